@@ -1,0 +1,64 @@
+"""Closed-loop rollouts as a lax.scan of one step, and their error against the series.
+
+"window" mode is the seed notebook's protocol: each step predicts the next value from the
+last `window` values with a fresh zero state (as Keras `predict` does), O(window) per step.
+"carry" mode warms the state up on the context once and then feeds each prediction back
+into the cell, keeping its state, O(1) per step.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rnnjax.model import Regressor
+
+
+class CarryRollout(NamedTuple):
+    carry: Any  # the cell's state after the inputs so far
+    y_O: jax.Array  # the prediction for the next value
+
+
+def _window_rollout(model: Regressor, params, context_T, horizon: int, teacher_N):
+    def step(window_T, teacher_t):
+        y_next = model.apply({"params": params}, window_T[:, None])[-1, 0]
+        fed = y_next if teacher_t is None else teacher_t
+        return jnp.append(window_T[1:], fed), y_next
+
+    return jax.lax.scan(step, context_T, teacher_N, length=horizon)[1]
+
+
+def _carry_rollout(model: Regressor, params, context_T, horizon: int, teacher_N):
+    variables = {"params": params}
+    carry0 = model.apply(variables, 1, method=Regressor.zero_carry)
+    carry, y_Tx1 = model.apply(variables, carry0, context_T[:, None], method=Regressor.encode)
+
+    def step(state: CarryRollout, teacher_t):
+        fed = state.y_O if teacher_t is None else teacher_t[None]
+        carry, y_O = model.apply(variables, state.carry, fed, method=Regressor.step)
+        return CarryRollout(carry, y_O), state.y_O[0]
+
+    return jax.lax.scan(step, CarryRollout(carry, y_Tx1[-1]), teacher_N, length=horizon)[1]
+
+
+ROLLOUTS = {"window": _window_rollout, "carry": _carry_rollout}
+
+
+def rollout(model: Regressor, params, context_T, horizon: int, mode: str = "window", teacher_N=None):
+    """`horizon` one-step predictions following `context_T`: [horizon].
+
+    Closed loop by default: each prediction is fed back as the next input. With
+    `teacher_N` (the true next values, [horizon]) the truth is fed instead (teacher forcing).
+    """
+    return ROLLOUTS[mode](model, params, jnp.asarray(context_T), horizon, teacher_N)
+
+
+def rmse(pred_SxN, truth_N) -> jax.Array:
+    """Root-mean-square error per seed over the rollout: [S]."""
+    return jnp.sqrt(jnp.mean((pred_SxN - truth_N) ** 2, axis=-1))
+
+
+def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: str = "window"):
+    """Closed-loop forecasts of every seed's parameters: [seeds, horizon], one jit."""
+    fn = jax.vmap(lambda p: rollout(model, p, context_T, horizon, mode))
+    return jax.jit(fn)(params_S)

@@ -1,0 +1,74 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnnjax import data, train
+from rnnjax.config import Config
+from rnnjax.model import init_params, make_model
+
+TINY = Config(hidden=8, epochs=3, seeds=3)
+
+
+def test_loss_falls_on_the_damped_series():
+    result = train.train(TINY.replace(epochs=40, seeds=2, hidden=16))
+    loss, val = np.asarray(result.history.loss), np.asarray(result.history.val_loss)
+    assert loss.shape == (2, 40) and val.shape == (2, 40)
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(val))
+    assert np.all(loss[:, -1] < 0.5 * loss[:, 0])
+    assert np.all(val[:, -1] < val[:, 0])
+
+
+def test_seed_alone_equals_seed_in_batch():
+    batch = train.train(TINY.replace(seeds=4))
+    alone = train.train(TINY.replace(seeds=1), seeds=[2])
+    pair = train.train(TINY.replace(seeds=2), seeds=[2, 0])
+    for other, row in ((alone, 0), (pair, 0)):
+        np.testing.assert_allclose(other.history.loss[row], batch.history.loss[2], rtol=1e-6)
+        np.testing.assert_allclose(other.history.val_loss[row], batch.history.val_loss[2], rtol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[row], b[2], atol=1e-6), other.params, batch.params)
+    assert not np.allclose(batch.history.loss[0], batch.history.loss[1])  # seeds differ
+
+
+def test_one_epoch_matches_a_plain_python_loop_with_the_partial_batch():
+    """No shuffle: batches are windows 0-9, ..., 150-159 and the partial batch 160-161."""
+    cfg = Config(hidden=5, epochs=2, seeds=1, shuffle=False, lr=0.05)
+    model = make_model(cfg)
+    init_keys, fit_keys = train.seed_keys(cfg)
+    params = init_params(model, init_keys[0], cfg.window)
+    got = jax.jit(train.make_fit(cfg, model, data.split(cfg)))(params, fit_keys[0])
+
+    w = data.split(cfg)
+    opt = optax.sgd(cfg.lr)
+    state = opt.init(params)
+
+    def mse(p, x, y):
+        pred = jax.vmap(lambda xi: model.apply({"params": p}, xi))(x)
+        return jnp.mean((pred - y) ** 2)
+
+    for epoch in range(2):
+        total = 0.0
+        for start in range(0, 162, 10):
+            x, y = w.x_train[start : start + 10], w.y_train[start : start + 10]
+            loss, grads = jax.value_and_grad(mse)(params, x, y)
+            updates, state = opt.update(grads, state)
+            params = optax.apply_updates(params, updates)
+            total += float(loss) * len(x)
+        np.testing.assert_allclose(got.history.loss[epoch], total / 162, rtol=1e-5)
+        np.testing.assert_allclose(got.history.val_loss[epoch], mse(params, w.x_val, w.y_val), rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), got.params, params)
+
+
+def test_every_epoch_reshuffles():
+    cfg = TINY
+    w = data.split(cfg)
+    key = jax.random.key(0)
+    a = train.epoch_batches(cfg, w, jax.random.permutation(key, cfg.n_train))
+    assert a.x_BxTxI.shape == (17, 10, 20, 1) and a.mask_B.shape == (17, 10)
+    assert float(a.mask_B.sum()) == 162 and float(a.mask_B[-1].sum()) == 2
+    # every training window exactly once per epoch
+    firsts = np.asarray(a.x_BxTxI[..., 0, 0])[np.asarray(a.mask_B) > 0]
+    np.testing.assert_array_equal(np.sort(firsts), np.sort(w.x_train[:, 0, 0]))
+    fit = train.train(cfg.replace(shuffle=True, seeds=1))
+    fixed = train.train(cfg.replace(shuffle=False, seeds=1))
+    assert not np.allclose(fit.history.loss, fixed.history.loss)
