@@ -1,6 +1,6 @@
 """The seed notebook's experiment, GRU(40) vs LSTM(40) on the damped series, over many seeds.
 
-    python experiments/gru_vs_lstm.py --seeds 8 --epochs 1000
+python experiments/gru_vs_lstm.py --seeds 8 --epochs 1000
 """
 
 import numpy as np

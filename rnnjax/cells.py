@@ -58,8 +58,8 @@ def _lstm_bias_init(scheme: str) -> Initializer:
     return init
 
 
-class _FusedCell(nn.RNNCellBase):
-    """Shared fields and carry of the Keras-layout cells."""
+class FusedCell(nn.RNNCellBase):
+    """Base of the Keras-layout cells: fields, a zero carry, and `weights` (fused kernels)."""
 
     features: int
     scheme: str = "keras"
@@ -79,7 +79,7 @@ class _FusedCell(nn.RNNCellBase):
         return W_IxG, U_HxG
 
 
-class KerasGRUCell(_FusedCell):
+class KerasGRUCell(FusedCell):
     """Keras GRU, `reset_after=True`; gate blocks z, r, h; bias [2, 3H] = (input, recurrent).
 
     z = σ(x W_z + b_z + h U_z + c_z),  r = σ(x W_r + b_r + h U_r + c_r)
@@ -98,7 +98,7 @@ class KerasGRUCell(_FusedCell):
         return h_new, h_new
 
 
-class KerasLSTMCell(_FusedCell):
+class KerasLSTMCell(FusedCell):
     """Keras LSTM; gate blocks i, f, c, o; one bias [4H], forget block 1 under Keras init.
 
     i, f, o = σ(·), g = tanh(·) of x W + h U + b;  c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c')
@@ -121,7 +121,7 @@ class KerasLSTMCell(_FusedCell):
         return (c_new, h_new), h_new
 
 
-class SimpleRNNCell(_FusedCell):
+class SimpleRNNCell(FusedCell):
     """Keras SimpleRNN: h' = tanh(x W + h U + b), a baseline without gates."""
 
     @nn.compact
@@ -132,7 +132,7 @@ class SimpleRNNCell(_FusedCell):
         return h_new, h_new
 
 
-def _keras_params(twin: type[_FusedCell], key, in_features: int, features: int) -> dict:
+def _keras_params(twin: type[FusedCell], key, in_features: int, features: int) -> dict:
     """Parameters of a Keras-layout twin cell under Keras's initialisers."""
     cell = twin(features, scheme="keras")
     x_I = jnp.zeros((in_features,))

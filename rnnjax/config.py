@@ -15,7 +15,8 @@ class ConfigError(ValueError):
 class Config:
     """The seed notebook's experiment by default: GRU(40)+Dense(1), SGD 0.01, batch 10, 1000 epochs."""
 
-    # series y = exp(-x/tau)·cos(x), x = linspace(x_start, x_stop, n_points)
+    # series y = f(x, tau) on x = linspace(x_start, x_stop, n_points); f from data.SERIES
+    series: str = "damped_cos"
     n_points: int = 200
     x_start: float = 0.0
     x_stop: float = 5 * math.pi
@@ -47,7 +48,7 @@ class Config:
     @property
     def n_train(self) -> int:
         """Keras: split_at = floor(n * (1 - validation_split))."""
-        return int(math.floor(self.n_windows * (1.0 - self.val_fraction)))
+        return math.floor(self.n_windows * (1.0 - self.val_fraction))
 
     @property
     def n_val(self) -> int:
@@ -89,8 +90,10 @@ def _check_choice(cfg: Config, field: str, choices):
 
 
 def _validate(cfg: Config):
-    from rnnjax.cells import CELLS, SCHEMES  # the registry is the one list of cell names
+    from rnnjax.cells import CELLS, SCHEMES  # the registries are the one list of names
+    from rnnjax.data import SERIES
 
+    _check_choice(cfg, "series", SERIES)
     _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):
         _check_float(cfg, field)

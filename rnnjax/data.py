@@ -1,5 +1,9 @@
-"""The damped series y = exp(-x/tau)·cos(x) and the seed notebook's sliding windows."""
+"""The series (the damped y = exp(-x/tau)·cos(x) by default) and the notebook's sliding windows.
 
+A new series is a function of (x, tau) added to SERIES; `--series NAME` then selects it.
+"""
+
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +20,22 @@ class Windows(NamedTuple):
     y_val: np.ndarray
 
 
+def damped_cos(x: np.ndarray, tau: float) -> np.ndarray:
+    """The seed notebook's damped oscillation."""
+    return np.exp(-x / tau) * np.cos(x)
+
+
+def damped_sin(x: np.ndarray, tau: float) -> np.ndarray:
+    """The same decay, starting at zero: a phase-shifted variant of the task."""
+    return np.exp(-x / tau) * np.sin(x)
+
+
+SERIES: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "damped_cos": damped_cos,
+    "damped_sin": damped_sin,
+}
+
+
 def grid(cfg: Config, n: int | None = None) -> np.ndarray:
     """x at sample index 0..n-1 with the series' spacing; n > n_points extends past x_stop."""
     n = cfg.n_points if n is None else n
@@ -24,9 +44,8 @@ def grid(cfg: Config, n: int | None = None) -> np.ndarray:
 
 
 def series(cfg: Config, n: int | None = None) -> np.ndarray:
-    """y = exp(-x/tau)·cos(x) sampled on `grid`; float64, as the notebook computes it."""
-    x = grid(cfg, n)
-    return np.exp(-x / cfg.tau) * np.cos(x)
+    """cfg.series sampled on `grid`; float64, as the notebook computes it."""
+    return SERIES[cfg.series](grid(cfg, n), cfg.tau)
 
 
 def windows(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,9 +36,7 @@ class Regressor(nn.Module):
 
     def hidden(self, carry, x_TxI):
         """(last carry, h_TxH): the cell scanned over time from `carry`."""
-        scan = nn.scan(
-            _cell_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0
-        )
+        scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0)
         return scan(self.cell, carry, x_TxI)
 
     def encode(self, carry, x_TxI):
@@ -91,6 +89,6 @@ def summary(cfg: Config, name: str | None = None) -> str:
     total = count_params(params)
     lines = [f'Model: "{name or cfg.cell}"', rule, f"{'Layer (type)':<29}{'Output Shape':<26}Param #", double]
     for i, (layer, shape, n) in enumerate(rows):
-        lines += [f"{layer:<29}{str((None, *shape)):<26}{n}", rule if i < len(rows) - 1 else double]
+        lines += [f"{layer:<29}{(None, *shape)!s:<26}{n}", rule if i < len(rows) - 1 else double]
     lines += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
     return "\n".join(lines)

@@ -87,7 +87,9 @@ def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
     def epoch(state: TrainState, _):
         key, k_order = jax.random.split(state.key)
         order = jax.random.permutation(k_order, cfg.n_train) if cfg.shuffle else jnp.arange(cfg.n_train)
-        steps, loss_sums = jax.lax.scan(minibatch, StepState(state.params, state.opt_state), epoch_batches(cfg, windows, order))
+        steps, loss_sums = jax.lax.scan(
+            minibatch, StepState(state.params, state.opt_state), epoch_batches(cfg, windows, order)
+        )
         val = jnp.mean(sample_losses(model, steps.params, windows.x_val, windows.y_val))
         return TrainState(steps.params, steps.opt_state, key), History(jnp.sum(loss_sums) / cfg.n_train, val)
 

@@ -2,9 +2,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference as ref
 from flax import linen as nn
 
-import reference as ref
 from rnnjax import cells
 from rnnjax.config import Config
 from rnnjax.model import Regressor, count_params, init_params, make_model
@@ -44,20 +44,24 @@ def test_parameter_counts_match_keras_summary(cell, params_with_head, init):
 
 def test_gru_matches_numpy_equations():
     p = random_fused(3, two_biases=True)
-    expect = ref.run_sequence(lambda h, x: ref.gru_step(h, x, p["kernel"], p["recurrent_kernel"], p["bias"]), np.zeros(H), XS)
+    expect = ref.run_sequence(
+        lambda h, x: ref.gru_step(h, x, p["kernel"], p["recurrent_kernel"], p["bias"]), np.zeros(H), XS
+    )
     np.testing.assert_allclose(hidden_states(cells.KerasGRUCell(H), p), expect, atol=1e-5)
 
 
 def test_lstm_matches_numpy_equations():
     p = random_fused(4)
-    step = lambda ch, x: ref.lstm_step(*ch, x, p["kernel"], p["recurrent_kernel"], p["bias"])  # noqa: E731
+    step = lambda ch, x: ref.lstm_step(*ch, x, p["kernel"], p["recurrent_kernel"], p["bias"])
     expect = ref.run_sequence(step, (np.zeros(H), np.zeros(H)), XS)
     np.testing.assert_allclose(hidden_states(cells.KerasLSTMCell(H), p), expect, atol=1e-5)
 
 
 def test_simple_rnn_matches_numpy_equations():
     p = random_fused(1)
-    expect = ref.run_sequence(lambda h, x: ref.rnn_step(h, x, p["kernel"], p["recurrent_kernel"], p["bias"]), np.zeros(H), XS)
+    expect = ref.run_sequence(
+        lambda h, x: ref.rnn_step(h, x, p["kernel"], p["recurrent_kernel"], p["bias"]), np.zeros(H), XS
+    )
     np.testing.assert_allclose(hidden_states(cells.SimpleRNNCell(H), p), expect, atol=1e-5)
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -33,6 +34,7 @@ BAD = [
     ({"x_stop": -1.0}, "x_stop=-1.0"),
     ({"x_start": math.inf}, "x_start=inf"),
     ({"shuffle": "yes"}, "shuffle='yes'"),
+    ({"series": "square"}, "series='square'"),
 ]
 
 
@@ -58,7 +60,7 @@ def test_defaults_are_the_seed_notebook():
 
 def test_config_is_frozen_and_replace_validates():
     cfg = Config()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3
     assert cfg.replace(epochs=3).epochs == 3
     with pytest.raises(ConfigError):

@@ -4,8 +4,30 @@ from rnnjax import data
 from rnnjax.config import Config
 
 # printed in the seed notebook
-SEED_X10 = [0.0, 0.07893449, 0.15786898, 0.23680347, 0.31573796, 0.39467244, 0.47360693, 0.55254142, 0.63147591, 0.7104104]
-SEED_Y10 = [1.0, 0.98127212, 0.9568705, 0.92712705, 0.89239742, 0.85305798, 0.80950282, 0.76214062, 0.71139167, 0.65768474]
+SEED_X10 = [
+    0.0,
+    0.07893449,
+    0.15786898,
+    0.23680347,
+    0.31573796,
+    0.39467244,
+    0.47360693,
+    0.55254142,
+    0.63147591,
+    0.7104104,
+]
+SEED_Y10 = [
+    1.0,
+    0.98127212,
+    0.9568705,
+    0.92712705,
+    0.89239742,
+    0.85305798,
+    0.80950282,
+    0.76214062,
+    0.71139167,
+    0.65768474,
+]
 
 
 def test_series_matches_seed_printout():
@@ -53,3 +75,9 @@ def test_series_parameters():
     np.testing.assert_allclose(data.series(cfg), np.exp(-x / 2.0) * np.cos(x), atol=1e-12)
     w = data.split(cfg)
     assert len(w.x_train) == 36 and len(w.x_val) == 9
+
+
+def test_series_registry():
+    cfg = Config(series="damped_sin")
+    x = data.grid(cfg)
+    np.testing.assert_allclose(data.series(cfg), np.exp(-x / 5) * np.sin(x), atol=1e-12)

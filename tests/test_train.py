@@ -26,7 +26,8 @@ def test_seed_alone_equals_seed_in_batch():
     for other, row in ((alone, 0), (pair, 0)):
         np.testing.assert_allclose(other.history.loss[row], batch.history.loss[2], rtol=1e-6)
         np.testing.assert_allclose(other.history.val_loss[row], batch.history.val_loss[2], rtol=1e-6)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[row], b[2], atol=1e-6), other.params, batch.params)
+        for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(batch.params), strict=True):
+            np.testing.assert_allclose(a[row], b[2], atol=1e-6)
     assert not np.allclose(batch.history.loss[0], batch.history.loss[1])  # seeds differ
 
 
