@@ -23,6 +23,7 @@ class Regressor(nn.Module):
     cell: nn.RNNCellBase
     out_features: int = 1
     head_init: str = "keras"
+    unroll: int = 1  # time steps per iteration of the scan loop
 
     def setup(self):
         kernel = nn.initializers.glorot_uniform() if self.head_init == "keras" else nn.initializers.lecun_normal()
@@ -36,7 +37,9 @@ class Regressor(nn.Module):
 
     def hidden(self, carry, x_TxI):
         """(last carry, h_TxH): the cell scanned over time from `carry`."""
-        scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0)
+        scan = nn.scan(
+            _cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll
+        )
         return scan(self.cell, carry, x_TxI)
 
     def encode(self, carry, x_TxI):

@@ -43,15 +43,18 @@ def test_one_epoch_matches_a_plain_python_loop_with_the_partial_batch():
     opt = optax.sgd(cfg.lr)
     state = opt.init(params)
 
+    @jax.jit
     def mse(p, x, y):
         pred = jax.vmap(lambda xi: model.apply({"params": p}, xi))(x)
         return jnp.mean((pred - y) ** 2)
+
+    mse_and_grad = jax.jit(jax.value_and_grad(mse))
 
     for epoch in range(2):
         total = 0.0
         for start in range(0, 162, 10):
             x, y = w.x_train[start : start + 10], w.y_train[start : start + 10]
-            loss, grads = jax.value_and_grad(mse)(params, x, y)
+            loss, grads = mse_and_grad(params, x, y)
             updates, state = opt.update(grads, state)
             params = optax.apply_updates(params, updates)
             total += float(loss) * len(x)
