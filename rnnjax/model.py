@@ -37,9 +37,7 @@ class Regressor(nn.Module):
 
     def hidden(self, carry, x_TxI):
         """(last carry, h_TxH): the cell scanned over time from `carry`."""
-        scan = nn.scan(
-            _cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll
-        )
+        scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll)
         return scan(self.cell, carry, x_TxI)
 
     def encode(self, carry, x_TxI):
