@@ -1,34 +1,66 @@
-"""The seed notebook's experiment, GRU(40) vs LSTM(40) on the damped series, over many seeds.
+"""GRU vs LSTM on the damped series over many seeds: statistics, figures and a report.
 
-python experiments/gru_vs_lstm.py --seeds 8 --epochs 1000
+python experiments/gru_vs_lstm.py --seeds 8 --epochs 1000 --out runs/mine
 """
 
-import numpy as np
+import shlex
+import sys
+import time
 
-from rnnjax import cli, experiment
+import numpy as np
+from tqdm import tqdm
+
+from rnnjax import cli, experiment, io, outputs
 from rnnjax.model import summary
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="gru,lstm", help="comma-separated cells (default gru,lstm)")
+    parser.add_argument("--models", default="gru,lstm", help="comma-separated registered cells (default gru,lstm)")
+    parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
+    parser.add_argument(
+        "--chunk", type=int, default=experiment.DEFAULT_CHUNK, help="epochs per compiled chunk (progress updates)"
+    )
     cli.add_config_flags(parser, skip=("cell",))
     args = parser.parse_args(argv)
-    configs = [cli.config_from_args(args, cell=name) for name in args.models.split(",")]
+    names = args.models.split(",")
+    if len(set(names)) != len(names):
+        cli.fail(f"error: --models {args.models!r} names a model twice")
+    if args.chunk < 1:
+        cli.fail(f"error: --chunk {args.chunk} is not allowed: must be an integer >= 1")
+    configs = {name: cli.config_from_args(args, cell=name) for name in names}
+    try:
+        out = io.make_run_dir(args.out)
+    except io.RunDirError as err:
+        cli.fail(f"error: {err}")
 
-    for cfg in configs:
-        print(summary(cfg))
-        run = experiment.run(cfg)
-        t = run.timing
+    start = time.perf_counter()
+    runs = {}
+    for name, cfg in configs.items():
+        print(summary(cfg, name))
+        with tqdm(total=cfg.epochs, desc=f"{name} x {cfg.seeds} seeds", unit="epoch", file=sys.stderr) as bar:
+
+            def progress(done, history, bar=bar):
+                bar.update(done - bar.n)
+                bar.set_postfix(median_loss=f"{np.nanmedian(history.loss[:, -1]):.3g}")
+
+            runs[name] = experiment.run(cfg, args.chunk, progress)
+        t = runs[name].timing
         print(
-            f"{cfg.cell}: {cfg.seeds} seeds x {cfg.epochs} epochs, compile {t.compile_s:.1f} s, "
-            f"train {t.train_s:.1f} s ({cfg.seeds * cfg.epochs / t.train_s:.0f} seed-epochs/s)"
+            f"{name}: compile {t.compile_s:.1f} s, train {t.train_s:.1f} s ({t.seed_epochs_per_s(cfg):.0f} seed-epochs/s)"
         )
+
+    command = shlex.join(["python", "experiments/gru_vs_lstm.py", *argv])
+    result = outputs.write_run(out, runs, command, time.perf_counter() - start)
+    for name, m in result["models"].items():
         print(
-            f"{cfg.cell}: median over seeds: final loss {np.median(run.loss[:, -1]):.3g}, "
-            f"final val_loss {np.median(run.val_loss[:, -1]):.3g}, "
-            f"forecast RMSE ({cfg.forecast_mode}, {cfg.horizon} steps) {np.median(run.forecast_rmse):.3g}\n"
+            f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "
+            f"final val_loss {m['final_val_loss']['median']:.3g}, forecast RMSE {m['forecast_rmse']['median']:.3g}"
         )
+    for claim in result["claims"]:
+        print(f"- {claim['claim']} {claim['verdict']}.")
+    print(f"run folder: {out}  (report.md, summary.json, metrics.csv, figures)")
 
 
 if __name__ == "__main__":

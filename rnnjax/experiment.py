@@ -12,11 +12,20 @@ from rnnjax import train as train_lib
 from rnnjax.config import Config
 from rnnjax.model import count_params, make_model
 
+DEFAULT_CHUNK = 50  # epochs per compiled chunk: progress every few seconds, no measurable cost
+
 
 class Timing(NamedTuple):
-    compile_s: float  # tracing and XLA compilation of the training program
-    train_s: float  # running it, every seed and epoch
+    compile_s: float  # tracing and XLA compilation of the training program(s)
+    train_s: float  # running them, every seed and epoch
     forecast_s: float  # compiling and running the rollouts
+
+    def seed_epochs_per_s(self, cfg: Config) -> float:
+        return cfg.seeds * cfg.epochs / self.train_s
+
+    def s_per_epoch(self, cfg: Config) -> float:
+        """Wall time of one epoch of all seeds together."""
+        return self.train_s / cfg.epochs
 
 
 class ModelRun(NamedTuple):
@@ -27,35 +36,33 @@ class ModelRun(NamedTuple):
     loss: np.ndarray  # [seeds, epochs]
     val_loss: np.ndarray  # [seeds, epochs]
     forecast: np.ndarray  # [seeds, horizon]
+    context: np.ndarray  # [window] the true values the rollout starts from
     truth: np.ndarray  # [horizon]
-    forecast_rmse: np.ndarray  # [seeds]
     timing: Timing
 
+    @property
+    def diverged(self) -> np.ndarray:
+        """[seeds] bool: a loss, validation loss or forecast value became non-finite."""
+        finite = [np.isfinite(a).all(axis=1) for a in (self.loss, self.val_loss, self.forecast)]
+        return ~np.logical_and.reduce(finite)
 
-def run(cfg: Config) -> ModelRun:
-    """Train cfg.seeds seeds of cfg.cell, then roll each out for cfg.horizon steps."""
-    model = make_model(cfg)
-    init_keys, fit_keys = train_lib.seed_keys(cfg)
-    params = train_lib.init_seeds(cfg, init_keys)
-    fit = jax.jit(jax.vmap(train_lib.make_fit(cfg, model, data_lib.split(cfg))))
 
+def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None) -> ModelRun:
+    """Train cfg.seeds seeds of cfg.cell in chunks of `chunk` epochs, then roll each out."""
+    training = train_lib.train_chunked(cfg, min(chunk, cfg.epochs), on_chunk)
     t0 = time.perf_counter()
-    compiled = fit.lower(params, fit_keys).compile()
-    t1 = time.perf_counter()
-    result = jax.block_until_ready(compiled(params, fit_keys))
-    t2 = time.perf_counter()
+    model = make_model(cfg)
     context, truth = data_lib.forecast_truth(cfg)
-    pred = np.asarray(forecast_lib.forecast_seeds(model, result.params, context, cfg.horizon, cfg.forecast_mode))
-    t3 = time.perf_counter()
-
-    one_seed = jax.tree.map(lambda leaf: leaf[0], result.params)
+    params = training.result.params
+    pred = np.asarray(forecast_lib.forecast_seeds(model, params, context, cfg.horizon, cfg.forecast_mode))
+    forecast_s = time.perf_counter() - t0
     return ModelRun(
         cfg=cfg,
-        params=count_params(one_seed),
-        loss=np.asarray(result.history.loss),
-        val_loss=np.asarray(result.history.val_loss),
+        params=count_params(jax.tree.map(lambda leaf: leaf[0], params)),
+        loss=training.result.history.loss,
+        val_loss=training.result.history.val_loss,
         forecast=pred,
+        context=context,
         truth=truth,
-        forecast_rmse=np.asarray(forecast_lib.rmse(pred, truth)),
-        timing=Timing(t1 - t0, t2 - t1, t3 - t2),
+        timing=Timing(training.compile_s, training.train_s, forecast_s),
     )

@@ -1,4 +1,4 @@
-"""Closed-loop rollouts as a lax.scan of one step, and their error against the series.
+"""Closed-loop rollouts as a lax.scan of one step.
 
 "window" mode is the seed notebook's protocol: each step predicts the next value from the
 last `window` values with a fresh zero state (as Keras `predict` does), O(window) per step.
@@ -51,11 +51,6 @@ def rollout(model: Regressor, params, context_T, horizon: int, mode: str = "wind
     `teacher_N` (the true next values, [horizon]) the truth is fed instead (teacher forcing).
     """
     return ROLLOUTS[mode](model, params, jnp.asarray(context_T), horizon, teacher_N)
-
-
-def rmse(pred_SxN, truth_N) -> jax.Array:
-    """Root-mean-square error per seed over the rollout: [S]."""
-    return jnp.sqrt(jnp.mean((pred_SxN - truth_N) ** 2, axis=-1))
 
 
 def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: str = "window"):

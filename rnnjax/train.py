@@ -1,11 +1,14 @@
 """Training as one pure, jit-compiled function of a PRNG key: SGD on MSE with Keras's
 `fit(batch_size, shuffle=True, validation_split)` semantics, vmapped over seeds."""
 
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rnnjax import data as data_lib
@@ -74,8 +77,15 @@ def epoch_batches(cfg: Config, windows: data_lib.Windows, order) -> Batch:
     return Batch(x.reshape(*shape, *x.shape[1:]), y.reshape(*shape, *y.shape[1:]), real.reshape(shape).astype(x.dtype))
 
 
-def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
-    """fit(params, key) -> TrainResult for one seed: cfg.epochs epochs in one lax.scan."""
+class Trainer(NamedTuple):
+    """One seed's training as pure functions; vmap them over seeds."""
+
+    init: Callable[[Any, jax.Array], TrainState]  # (params, key) -> state at epoch 0
+    epochs: Callable[[TrainState, int], tuple[TrainState, History]]  # run n epochs from a state
+
+
+def make_trainer(cfg: Config, model: Regressor, windows: data_lib.Windows) -> Trainer:
+    """SGD on the masked minibatch MSE; an epoch is a lax.scan over its minibatches."""
     optimizer = optax.sgd(cfg.lr)
     loss_and_grad = jax.value_and_grad(partial(batch_loss, model))
 
@@ -93,9 +103,21 @@ def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
         val = jnp.mean(sample_losses(model, steps.params, windows.x_val, windows.y_val))
         return TrainState(steps.params, steps.opt_state, key), History(jnp.sum(loss_sums) / cfg.n_train, val)
 
+    def init(params, key) -> TrainState:
+        return TrainState(params, optimizer.init(params), key)
+
+    def epochs(state: TrainState, n: int) -> tuple[TrainState, History]:
+        return jax.lax.scan(epoch, state, None, length=n)
+
+    return Trainer(init, epochs)
+
+
+def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
+    """fit(params, key) -> TrainResult for one seed: cfg.epochs epochs in one lax.scan."""
+    trainer = make_trainer(cfg, model, windows)
+
     def fit(params, key) -> TrainResult:
-        state = TrainState(params, optimizer.init(params), key)
-        state, history = jax.lax.scan(epoch, state, None, length=cfg.epochs)
+        state, history = trainer.epochs(trainer.init(params, key), cfg.epochs)
         return TrainResult(state.params, history)
 
     return fit
@@ -120,3 +142,47 @@ def train(cfg: Config, seeds=None) -> TrainResult:
     model = make_model(cfg)
     fit = make_fit(cfg, model, data_lib.split(cfg))
     return jax.jit(jax.vmap(fit))(init_seeds(cfg, init_keys), fit_keys)
+
+
+def _cat_epochs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.concatenate([a, b], axis=1)
+
+
+def chunk_lengths(epochs: int, chunk: int) -> list[int]:
+    """Split `epochs` into compiled chunks of `chunk` epochs and one shorter remainder."""
+    return [chunk] * (epochs // chunk) + ([epochs % chunk] if epochs % chunk else [])
+
+
+class ChunkedTraining(NamedTuple):
+    result: TrainResult
+    compile_s: float  # tracing and compiling the (at most two) chunk programs
+    train_s: float  # running every chunk
+
+
+def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None) -> ChunkedTraining:
+    """`train`, run as jit-compiled chunks of `chunk` epochs so that progress can be shown.
+
+    Each seed's result is the same as from one program: every chunk continues the same
+    scan carry (params, optimiser state, shuffle key). `on_chunk(epochs_done, history)` is
+    called after each chunk with the history so far ([seeds, epochs_done] NumPy arrays).
+    """
+    init_keys, fit_keys = seed_keys(cfg, seeds)
+    trainer = make_trainer(cfg, make_model(cfg), data_lib.split(cfg))
+    state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys)
+
+    t0 = time.perf_counter()
+    programs = {
+        n: jax.jit(jax.vmap(partial(trainer.epochs, n=n)), donate_argnums=0).lower(state).compile()
+        for n in set(chunk_lengths(cfg.epochs, chunk))
+    }
+    t1 = time.perf_counter()
+    history, done = None, 0
+    for n in chunk_lengths(cfg.epochs, chunk):
+        state, part = programs[n](state)
+        part = jax.tree.map(np.asarray, part)  # waits for the chunk
+        history = part if history is None else jax.tree.map(_cat_epochs, history, part)
+        done += n
+        if on_chunk is not None:
+            on_chunk(done, history)
+    t2 = time.perf_counter()
+    return ChunkedTraining(TrainResult(state.params, history), t1 - t0, t2 - t1)

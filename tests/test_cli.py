@@ -24,6 +24,9 @@ def run(*args):
         (["--models", "gru,cnn"], "cell='cnn'"),
         (["--forecast-mode", "magic"], "forecast_mode='magic'"),
         (["--no-such-flag"], "--no-such-flag"),
+        (["--models", "gru,gru"], "twice"),
+        (["--chunk", "0"], "--chunk 0"),
+        (["--out", "/proc/version"], "is a file"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, named):
@@ -32,10 +35,3 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(args, named):
     assert named in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr + proc.stdout
-
-
-def test_tiny_run_prints_the_seed_summary_and_medians():
-    proc = run("--seeds", "2", "--epochs", "3", "--hidden", "40")
-    assert proc.returncode == 0, proc.stderr
-    assert "Total params: 5,201" in proc.stdout and "Total params: 6,761" in proc.stdout
-    assert proc.stdout.count("median over seeds") == 2

@@ -76,3 +76,17 @@ def test_every_epoch_reshuffles():
     fit = train.train(cfg.replace(shuffle=True, seeds=1))
     fixed = train.train(cfg.replace(shuffle=False, seeds=1))
     assert not np.allclose(fit.history.loss, fixed.history.loss)
+
+
+def test_chunked_training_equals_one_program():
+    cfg = TINY.replace(epochs=7)
+    one = train.train(cfg)
+    seen = []
+    chunked = train.train_chunked(cfg, 3, on_chunk=lambda done, h: seen.append((done, h.loss.shape)))
+    assert seen == [(3, (3, 3)), (6, (3, 6)), (7, (3, 7))]
+    assert train.chunk_lengths(7, 3) == [3, 3, 1] and train.chunk_lengths(6, 3) == [3, 3]
+    np.testing.assert_array_equal(chunked.result.history.loss, one.history.loss)
+    np.testing.assert_array_equal(chunked.result.history.val_loss, one.history.val_loss)
+    for a, b in zip(jax.tree.leaves(chunked.result.params), jax.tree.leaves(one.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert chunked.compile_s > 0 and chunked.train_s > 0

@@ -1,0 +1,168 @@
+"""Figures of a run: each labels its axes, has a legend, and says what a band means.
+Diverged seeds are left out of every band and median, and the figures say how many."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rnnjax import data as data_lib
+from rnnjax.experiment import ModelRun
+from rnnjax.metrics import forecast_rmse
+
+FORMATS = ("png", "svg")
+FAINT_SEEDS = 5
+
+
+def save(fig, out: Path, name: str) -> list[Path]:
+    """Write the figure as PNG and SVG (atomically: temporary name, then rename)."""
+    paths = []
+    for fmt in FORMATS:
+        path = out / f"{name}.{fmt}"
+        tmp = out / f".{name}.tmp.{fmt}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _kept(run: ModelRun, a: np.ndarray) -> np.ndarray:
+    return a[~run.diverged]
+
+
+def _label(name: str, run: ModelRun) -> str:
+    n_div = int(run.diverged.sum())
+    return f"{name} ({run.cfg.seeds - n_div} seeds" + (f", {n_div} diverged left out)" if n_div else ")")
+
+
+def _band(ax, x, values_SxN, lo, hi, color, label, what, ls="-"):
+    """Median line and a [lo, hi] percentile band over seeds."""
+    if len(values_SxN) == 0:
+        return
+    q_lo, med, q_hi = np.percentile(values_SxN, [lo, 50, hi], axis=0)
+    ax.plot(x, med, color=color, ls=ls, label=f"{label}: median")
+    ax.fill_between(x, q_lo, q_hi, color=color, alpha=0.2, lw=0, label=f"{label}: {what}")
+
+
+def series_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    cfg = next(iter(runs.values())).cfg
+    y = data_lib.series(cfg)
+    t = np.arange(cfg.n_points)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    # a window's inputs and targets span window + 1 samples
+    train_end, val_start = cfg.n_train + cfg.window, cfg.n_train
+    ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
+    ax.axvspan(
+        val_start,
+        cfg.n_points - 1,
+        color="tab:orange",
+        alpha=0.18,
+        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.n_points - 1}]",
+    )
+    ax.plot(t, y, "k.-", ms=3, lw=0.8, label=f"{cfg.series}, tau={cfg.tau:g}")
+    ax.axvspan(1, cfg.window, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[1..{cfg.window}]")
+    ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
+    return save(fig, out, "series")
+
+
+def loss_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, run) in enumerate(runs.items()):
+        epochs = np.arange(1, run.cfg.epochs + 1)
+        label = _label(name, run)
+        _band(ax, epochs, _kept(run, run.loss), 25, 75, colors[i], f"{label} train", "IQR over seeds")
+        _band(ax, epochs, _kept(run, run.val_loss), 25, 75, colors[i], f"{label} val", "IQR over seeds", ls="--")
+    ax.set(xlabel="epoch", ylabel="MSE loss (log scale)", yscale="log", title="Loss: median over seeds, band = 25-75%")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    return save(fig, out, "loss")
+
+
+def forecast_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    first = next(iter(runs.values()))
+    cfg = first.cfg
+    t_ctx = np.arange(1, cfg.window + 1)
+    t = np.arange(cfg.window + 1, cfg.window + 1 + cfg.horizon)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
+    ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, run) in enumerate(runs.items()):
+        kept = _kept(run, run.forecast)
+        for row in kept[:FAINT_SEEDS]:
+            ax.plot(t, row, color=colors[i], alpha=0.15, lw=0.8)
+        ax.plot([], [], color=colors[i], alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
+        _band(ax, t, kept, 10, 90, colors[i], _label(name, run), "10-90% over seeds")
+    ax.set(
+        xlabel="sample index",
+        ylabel="y",
+        title=f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps)",
+    )
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return save(fig, out, "forecast")
+
+
+def horizon_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, run) in enumerate(runs.items()):
+        err = np.abs(_kept(run, run.forecast) - run.truth)
+        _band(ax, np.arange(1, run.cfg.horizon + 1), err, 25, 75, colors[i], _label(name, run), "IQR over seeds")
+    ax.set(xlabel="steps ahead (closed loop)", ylabel="|forecast - truth|", title="Forecast error against horizon")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save(fig, out, "horizon_error")
+
+
+def rmse_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    rng = np.random.default_rng(0)
+    names = list(runs)
+    values = [_kept(run, forecast_rmse(run)) for run in runs.values()]
+    ax.boxplot(values, tick_labels=names, showfliers=False, widths=0.5)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, v) in enumerate(zip(names, values, strict=True)):
+        jitter = rng.uniform(-0.12, 0.12, len(v))
+        ax.scatter(np.full(len(v), i + 1) + jitter, v, s=14, alpha=0.7, color=colors[i], label=_label(name, runs[name]))
+    ax.plot([], [], color="tab:orange", label="box: median and IQR, whiskers 1.5 IQR")
+    ax.set(xlabel="model", ylabel="forecast RMSE", title="Forecast RMSE per seed (one point per seed)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return save(fig, out, "forecast_rmse")
+
+
+def seed_figure(runs: dict[str, ModelRun], out: Path, seed: int = 0) -> list[Path]:
+    """The seed notebook's two plots, for one seed: its loss curves and its forecast."""
+    first = next(iter(runs.values()))
+    fig, (ax_loss, ax_fc) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, run in runs.items():
+        epochs = np.arange(run.cfg.epochs)
+        ax_loss.plot(epochs, run.loss[seed], label=f"{name}_loss")
+        ax_loss.plot(epochs, run.val_loss[seed], label=f"{name}_val_loss")
+    ax_loss.set(xlabel="epoch", ylabel="MSE loss", title=f"Loss, seed {seed} only", yscale="log")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    cfg = first.cfg
+    ax_fc.plot(np.arange(cfg.n_points), data_lib.series(cfg), label="truth")
+    t = np.arange(1, cfg.window + 1 + cfg.horizon)
+    for name, run in runs.items():
+        ax_fc.plot(t, np.concatenate([run.context, run.forecast[seed]]), label=f"{name} result")
+    ax_fc.set(xlabel="sample index", ylabel="y", title=f"Context + closed-loop forecast, seed {seed} only")
+    ax_fc.legend()
+    ax_fc.grid(alpha=0.3)
+    return save(fig, out, f"seed{seed}")
+
+
+FIGURES = (series_figure, loss_figure, forecast_figure, horizon_figure, rmse_figure, seed_figure)
+
+
+def all_figures(runs: dict[str, ModelRun], out: Path) -> list[Path]:
+    return [path for figure in FIGURES for path in figure(runs, out)]

@@ -1,0 +1,77 @@
+"""Statistics over seeds, in the practice of Agarwal et al. (2021), "Deep RL at the edge of
+the statistical precipice": medians, interquartile means, bootstrap confidence intervals,
+probability of improvement, and a paired test. Non-finite values are excluded (and
+counted by the caller), never allowed to turn a statistic into NaN."""
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 10_000
+TEST_NAME = "Wilcoxon signed-rank, paired by seed, two-sided"
+
+
+def finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def bootstrap_ci(values: np.ndarray, statistic) -> list[float] | None:
+    """Percentile bootstrap CI of `statistic(values, axis=-1)`; None for fewer than 2 values."""
+    if len(values) < 2:
+        return None
+    if np.all(values == values[0]):  # nothing to resample
+        return [float(values[0])] * 2
+    ci = stats.bootstrap(
+        (values,),
+        statistic,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    ).confidence_interval
+    return [float(ci.low), float(ci.high)]
+
+
+def describe(values) -> dict:
+    """median, IQM, mean with a bootstrap 95% CI, quartiles, over the finite values."""
+    x = finite(values)
+    out = {"n": len(x), "median": None, "iqm": None, "mean": None, "mean_ci95": None, "q25": None, "q75": None}
+    if len(x) == 0:
+        return {**out, "note": "no finite values"}
+    q25, median, q75 = np.percentile(x, [25, 50, 75])
+    out |= {
+        "median": float(median),
+        "iqm": float(stats.trim_mean(x, 0.25)),
+        "mean": float(np.mean(x)),
+        "mean_ci95": bootstrap_ci(x, np.mean),
+        "q25": float(q25),
+        "q75": float(q75),
+    }
+    if len(x) < 2:
+        out["note"] = "a confidence interval needs at least 2 seeds"
+    return out
+
+
+def paired(a, b) -> dict:
+    """Compare a and b (lower is better) over seeds paired by index.
+
+    median_diff and diff_ci95 are of the per-seed differences a − b; prob_a_better is
+    P(a seed of a scores lower than a seed of b), ties counting half (Mann–Whitney U / nm).
+    Only pairs where both values are finite take part; `pairs` says how many.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    d = a - b
+    out = {"pairs": len(d), "median_diff": None, "diff_ci95": None, "prob_a_better": None, "p_value": None}
+    out["test"] = TEST_NAME
+    if len(d) == 0:
+        return {**out, "note": "no seed of both models has a finite value"}
+    out["median_diff"] = float(np.median(d))
+    out["prob_a_better"] = float(stats.mannwhitneyu(b, a).statistic / (len(a) * len(b)))
+    if len(d) < 2:
+        return {**out, "note": "a confidence interval and a test need at least 2 paired seeds"}
+    out["diff_ci95"] = bootstrap_ci(d, np.median)
+    out["p_value"] = 1.0 if np.all(d == 0) else float(stats.wilcoxon(a, b).pvalue)
+    return out

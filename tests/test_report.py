@@ -1,0 +1,83 @@
+"""Reports from planted ModelRuns: divergence handling and verdicts computed from data."""
+
+import numpy as np
+import pytest
+
+from rnnjax import report
+from rnnjax.config import Config
+from rnnjax.experiment import ModelRun, Timing
+from rnnjax.metrics import forecast_rmse, metric_rows
+
+EPOCHS, HORIZON = 10, 5
+TRUTH = np.linspace(0, 1, HORIZON)
+
+
+def planted(cell, seeds, forecast_offsets, loss_scale=1.0, params=100, diverge=(), amplitude=None):
+    cfg = Config(cell=cell, seeds=seeds, epochs=EPOCHS, horizon=HORIZON)
+    decay = np.exp(-np.arange(EPOCHS) / 3)
+    loss = loss_scale * np.outer(1 + 0.1 * np.arange(seeds), decay)
+    val = loss / 2
+    amplitude = np.ones(seeds) if amplitude is None else np.asarray(amplitude)
+    forecast = amplitude[:, None] * TRUTH + np.asarray(forecast_offsets)[:, None]
+    for s in diverge:
+        loss[s, 4:] = np.nan
+    return ModelRun(cfg, params, loss, val, forecast, np.zeros(20), TRUTH, Timing(1.0, 2.0, 0.5))
+
+
+def test_a_diverged_seed_is_counted_and_excluded():
+    ok = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5])
+    bad = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5], diverge=[2])
+    s_ok, s_bad = report.model_summary(ok), report.model_summary(bad)
+    assert s_bad["diverged"] == 1 and s_bad["diverged_seeds"] == [2]
+    assert s_bad["forecast_rmse"]["n"] == 4
+    kept = forecast_rmse(bad)[[0, 1, 3, 4]]
+    assert s_bad["forecast_rmse"]["median"] == pytest.approx(np.median(kept))
+    assert s_bad["final_loss"]["median"] == pytest.approx(np.median(bad.loss[[0, 1, 3, 4], -1]))
+    assert s_ok["forecast_rmse"]["n"] == 5
+    rows = metric_rows({"gru": bad})
+    assert [r["diverged"] for r in rows] == [False, False, True, False, False]
+    assert all(np.isfinite(v) for k, v in s_bad["final_loss"].items() if k in ("median", "mean", "iqm"))
+
+
+def claims_for(gru_offsets, lstm_offsets, gru_scale=1.0, lstm_scale=1.0, gru_amp=None, lstm_amp=None):
+    n = len(gru_offsets)
+    runs = {
+        "gru": planted("gru", n, gru_offsets, gru_scale, params=5201, amplitude=gru_amp),
+        "lstm": planted("lstm", n, lstm_offsets, lstm_scale, params=6761, amplitude=lstm_amp),
+    }
+    oscillation, learning, parameters = report.claims(runs)
+    return {"oscillation": oscillation, "learning": learning, "parameters": parameters}
+
+
+def test_verdicts_follow_the_data():
+    same_amplitude = "by oscillation amplitude: not supported"
+    worse = claims_for(np.linspace(0.3, 0.4, 8), np.linspace(0.1, 0.2, 8))
+    assert worse["oscillation"]["verdict"].startswith("by forecast RMSE: supported;")
+    assert same_amplitude in worse["oscillation"]["verdict"]
+    better = claims_for(np.linspace(0.1, 0.2, 8), np.linspace(0.3, 0.4, 8))
+    assert better["oscillation"]["verdict"].startswith("by forecast RMSE: contradicted")
+    mixed = claims_for([0.1, 0.4, 0.2, 0.3, 0.25, 0.15, 0.35, 0.3], [0.4, 0.1, 0.3, 0.2, 0.15, 0.25, 0.3, 0.35])
+    assert mixed["oscillation"]["verdict"].startswith("by forecast RMSE: not supported")
+    few = claims_for([0.3, 0.4, 0.5], [0.1, 0.2, 0.3])
+    assert few["oscillation"]["verdict"].startswith("by forecast RMSE: undecided")
+    # a flat GRU forecast against a full-size LSTM one: RMSE and amplitude disagree
+    flat = claims_for(np.zeros(8), np.full(8, 0.9), gru_amp=np.linspace(0.01, 0.05, 8), lstm_amp=np.ones(8))
+    assert flat["oscillation"]["verdict"] == (
+        "by forecast RMSE: contradicted, the GRU's RMSE is lower; "
+        "by oscillation amplitude: supported, the GRU's forecast is flatter"
+    )
+    assert worse["parameters"]["verdict"] == "supported" and "23.1% fewer" in worse["parameters"]["evidence"]
+
+
+def test_slower_learning_lstm_is_detected():
+    c = claims_for(np.full(8, 0.2), np.full(8, 0.2), gru_scale=1.0, lstm_scale=3.0)
+    assert c["learning"]["verdict"].startswith("supported")
+    assert "wall time" in c["learning"]["verdict"]
+    same = claims_for(np.full(8, 0.2), np.full(8, 0.2))
+    assert same["learning"]["verdict"].startswith("not supported")
+
+
+def test_claims_need_both_cells():
+    runs = {"gru": planted("gru", 3, [0.1, 0.2, 0.3]), "rnn": planted("rnn", 3, [0.1, 0.2, 0.3])}
+    summary = report.summarize(runs)
+    assert summary["claims"] == [] and summary["comparison"]["a"] == "gru"
