@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from rnnjax import data as data_lib
+from rnnjax import sharding
 from rnnjax.config import Config
 from rnnjax.model import Regressor, init_params, make_model
 
@@ -136,12 +137,10 @@ def init_seeds(cfg: Config, init_keys: jax.Array):
     return jax.jit(jax.vmap(lambda k: init_params(model, k, cfg.window)))(init_keys)
 
 
-def train(cfg: Config, seeds=None) -> TrainResult:
-    """Train cfg.seeds seeds (or the seed indices given) at once; leaves gain a leading seed axis."""
-    init_keys, fit_keys = seed_keys(cfg, seeds)
-    model = make_model(cfg)
-    fit = make_fit(cfg, model, data_lib.split(cfg))
-    return jax.jit(jax.vmap(fit))(init_seeds(cfg, init_keys), fit_keys)
+def train(cfg: Config, seeds=None, devices=None) -> TrainResult:
+    """Train cfg.seeds seeds (or the seed indices given) at once, in one program, sharded
+    over `devices` (default: all local devices); leaves gain a leading seed axis."""
+    return train_chunked(cfg, cfg.epochs, seeds=seeds, devices=devices).result
 
 
 def _cat_epochs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -159,16 +158,23 @@ class ChunkedTraining(NamedTuple):
     train_s: float  # running every chunk
 
 
-def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None) -> ChunkedTraining:
+def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None, devices=None) -> ChunkedTraining:
     """`train`, run as jit-compiled chunks of `chunk` epochs so that progress can be shown.
 
     Each seed's result is the same as from one program: every chunk continues the same
     scan carry (params, optimiser state, shuffle key). `on_chunk(epochs_done, history)` is
     called after each chunk with the history so far ([seeds, epochs_done] NumPy arrays).
+    The seeds axis is sharded over `devices` (default: all local devices), padded to a
+    multiple of their count; the padding is dropped from every output.
     """
-    init_keys, fit_keys = seed_keys(cfg, seeds)
+    seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
+    mesh = sharding.seed_mesh(devices)
+    init_keys, fit_keys = seed_keys(cfg, sharding.pad_seeds(seeds, mesh.size))
     trainer = make_trainer(cfg, make_model(cfg), data_lib.split(cfg))
+    # initialised outside the sharded program: an orthogonal init (QR through LAPACK)
+    # inside a program sharded over CPU host devices has been seen to hang
     state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys)
+    state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
 
     t0 = time.perf_counter()
     programs = {
@@ -179,10 +185,11 @@ def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None) -> Chunked
     history, done = None, 0
     for n in chunk_lengths(cfg.epochs, chunk):
         state, part = programs[n](state)
-        part = jax.tree.map(np.asarray, part)  # waits for the chunk
+        part = jax.tree.map(lambda a: np.asarray(a)[: len(seeds)], part)  # waits for the chunk
         history = part if history is None else jax.tree.map(_cat_epochs, history, part)
         done += n
         if on_chunk is not None:
             on_chunk(done, history)
     t2 = time.perf_counter()
-    return ChunkedTraining(TrainResult(state.params, history), t1 - t0, t2 - t1)
+    params = jax.tree.map(lambda a: a[: len(seeds)], state.params)
+    return ChunkedTraining(TrainResult(params, history), t1 - t0, t2 - t1)

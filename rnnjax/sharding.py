@@ -1,0 +1,29 @@
+"""The seeds axis sharded over devices (GPUs, TPU cores, or CPU host devices).
+
+Seeds never talk to each other, so a program vmapped over seeds and given inputs sharded
+along that axis runs each device's slice independently (jax.jit follows the input
+shardings). The seed count is padded to a multiple of the device count with repeats of
+real seeds, whose results are dropped.
+"""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "seeds"
+
+
+def seed_mesh(devices=None) -> Mesh:
+    """A 1-D mesh over `devices` (default: every local device)."""
+    return Mesh(np.asarray(jax.local_devices() if devices is None else devices), (AXIS,))
+
+
+def pad_seeds(seeds: np.ndarray, n_devices: int) -> np.ndarray:
+    """`seeds` repeated cyclically up to the next multiple of n_devices."""
+    size = -(-len(seeds) // n_devices) * n_devices
+    return np.resize(np.asarray(seeds), size)
+
+
+def shard_seeds(tree, mesh: Mesh):
+    """Place every leaf with its leading (seeds) axis split over the mesh."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(AXIS)))
