@@ -1,0 +1,100 @@
+"""Training speed: seed-epochs/s against the seed count and device count, and the ratio to
+the naive loop (a jitted step called from Python, one seed at a time), measured in this run.
+
+    python experiments/benchmark.py --seeds 1,4,16,64 --epochs 50 --out runs/bench
+"""
+
+import sys
+
+# isort: off
+import rnnjax  # noqa: F401  before jax: one XLA host device per core on CPU
+import jax
+
+# isort: on
+import numpy as np
+
+from rnnjax import bench, cli, io
+
+
+def _int_list(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",")]
+    if not values or min(values) < 1:
+        raise ValueError(text)
+    return values
+
+
+_int_list.__name__ = "comma-separated positive integers"
+
+
+def main(argv=None):
+    n_local = len(jax.local_devices())
+    on_cpu = jax.default_backend() == "cpu"
+    parser = cli.Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="gru,lstm")
+    parser.add_argument("--seeds", type=_int_list, default=[1, 4, 16, 64] if on_cpu else [1, 64, 1024, 4096, 16384])
+    parser.add_argument("--epochs", type=int, default=50 if on_cpu else 1000)
+    parser.add_argument("--devices", type=_int_list, default=sorted({1, n_local}), help="device counts to compare")
+    parser.add_argument("--naive-epochs", type=int, default=10, help="epochs timed for the naive loop")
+    parser.add_argument("--out", default=None, help="a new or empty folder (default: runs/<time stamp>)")
+    cli.add_config_flags(parser, skip=("cell", "seeds", "epochs"))
+    args = parser.parse_args(argv)
+    if args.naive_epochs < 1:
+        cli.fail(f"error: --naive-epochs {args.naive_epochs} is not allowed: must be an integer >= 1")
+    if max(args.devices) > n_local:
+        cli.fail(f"error: --devices {max(args.devices)} is not allowed: this process has {n_local} devices")
+    configs = {m: cli.config_from_args(args, cell=m, epochs=args.epochs, seeds=1) for m in args.models.split(",")}
+    try:
+        out = io.make_run_dir(args.out)
+    except io.RunDirError as err:
+        cli.fail(f"error: {err}")
+
+    device_kind = jax.devices()[0].device_kind
+    rows = []
+    print(f"{device_kind}: {n_local} device(s), {args.epochs} epochs", flush=True)
+    for model, base in configs.items():
+        naive = bench.naive_seed_epochs_per_s(base, args.naive_epochs)
+        print(f"{model}: naive loop {naive:.0f} seed-epochs/s", flush=True)
+        for n_dev in args.devices:
+            for seeds in args.seeds:
+                m = bench.measure(base.replace(seeds=seeds), jax.local_devices()[:n_dev])
+                row = {"device": device_kind, "devices": n_dev, "model": model, "seeds": seeds, "epochs": args.epochs}
+                row |= m._asdict() | {"naive_seed_epochs_per_s": naive, "ratio_to_naive": m.seed_epochs_per_s / naive}
+                rows.append(row)
+                print(
+                    f"{model:5s} devices {n_dev} seeds {seeds:6d}: compile {m.compile_s:5.1f} s, "
+                    f"train {m.train_s:7.2f} s, {m.seed_epochs_per_s:9.0f} seed-epochs/s "
+                    f"({row['ratio_to_naive']:.1f}x naive), program {m.program_mb:.1f} MB, rollout {m.rollout_s:.2f} s",
+                    flush=True,
+                )
+    io.write_csv(out / "benchmark.csv", rows)
+    plot(rows, out)
+    print(f"wrote {out / 'benchmark.csv'} and {out / 'scaling.png'}")
+
+
+def plot(rows, out):
+    from rnnjax import plots  # matplotlib only when needed
+
+    fig, ax = plots.plt.subplots(figsize=(7, 4.5))
+    colors = plots.plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    models = sorted({r["model"] for r in rows})
+    for i, model in enumerate(models):
+        mine = [r for r in rows if r["model"] == model]
+        for n_dev, ls in zip(sorted({r["devices"] for r in mine}), ("-", "-.", ":", "--"), strict=False):
+            line = sorted((r["seeds"], r["seed_epochs_per_s"]) for r in mine if r["devices"] == n_dev)
+            ax.plot(*np.transpose(line), marker="o", ls=ls, color=colors[i], label=f"{model}, {n_dev} device(s)")
+        ax.axhline(
+            mine[0]["naive_seed_epochs_per_s"],
+            color=colors[i],
+            ls="--",
+            lw=1,
+            label=f"{model}, naive loop (one seed at a time)",
+        )
+    ax.set(xscale="log", yscale="log", xlabel="seeds trained at once", ylabel="seed-epochs per second")
+    ax.set_title(f"Training throughput on {rows[0]['device']} ({rows[0]['epochs']} epochs per run)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    plots.save(fig, out, "scaling")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
