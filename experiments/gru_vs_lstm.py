@@ -1,6 +1,6 @@
 """GRU vs LSTM on the damped series over many seeds: statistics, figures and a report.
 
-python experiments/gru_vs_lstm.py --seeds 8 --epochs 1000 --out runs/mine
+python experiments/gru_vs_lstm.py --seeds 16 --epochs 1000 --out runs/mine
 """
 
 import shlex
@@ -10,7 +10,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from rnnjax import cli, experiment, io, outputs
+from rnnjax import cli, experiment, io, outputs, runtime
 from rnnjax.model import summary
 
 
@@ -21,6 +21,11 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
     parser.add_argument(
         "--chunk", type=int, default=experiment.DEFAULT_CHUNK, help="epochs per compiled chunk (progress updates)"
+    )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help=f"do not use JAX's persistent compilation cache ({runtime.CACHE_ENV})",
     )
     cli.add_config_flags(parser, skip=("cell",))
     args = parser.parse_args(argv)
@@ -35,6 +40,8 @@ def main(argv=None):
     except io.RunDirError as err:
         cli.fail(f"error: {err}")
 
+    if not args.no_compile_cache:
+        runtime.enable_compilation_cache()
     start = time.perf_counter()
     runs = {}
     for name, cfg in configs.items():

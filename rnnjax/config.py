@@ -32,7 +32,7 @@ class Config:
     batch_size: int = 10
     epochs: int = 1000
     shuffle: bool = True
-    seeds: int = 8
+    seeds: int = 16
     seed: int = 0  # base seed; seed i of a run is fold_in(key(seed), i)
     # forecast
     forecast_mode: str = "window"
