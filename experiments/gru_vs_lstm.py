@@ -50,7 +50,9 @@ def main(argv=None):
 
             def progress(done, history, bar=bar):
                 bar.update(done - bar.n)
-                bar.set_postfix(median_loss=f"{np.nanmedian(history.loss[:, -1]):.3g}")
+                last = history.loss[:, -1]
+                finite = last[np.isfinite(last)]
+                bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
 
             runs[name] = experiment.run(cfg, args.chunk, progress)
         t = runs[name].timing

@@ -16,6 +16,11 @@ def _masked(run: ModelRun, values: np.ndarray) -> np.ndarray:
     return np.where(run.diverged, np.nan, values)
 
 
+def _median(values) -> float | None:
+    """Median of the finite values; None if there are none."""
+    return stats.describe(values)["median"]
+
+
 def model_summary(run: ModelRun) -> dict:
     cfg, t = run.cfg, run.timing
     out = {
@@ -88,8 +93,8 @@ def claims(runs: dict[str, ModelRun]) -> list[dict]:
     rmse = comparison(runs, "gru", "lstm", "forecast_rmse")
     log_amp = {k: np.abs(np.log(_masked(r, amplitude_ratio(r)))) for k, r in pair}
     amp = stats.paired(log_amp["gru"], log_amp["lstm"]) | {"a": "gru", "b": "lstm"}
-    amp_med = {k: np.nanmedian(_masked(r, amplitude_ratio(r))) for k, r in pair}
-    rmse_med = {k: np.nanmedian(_masked(r, forecast_rmse(r))) for k, r in pair}
+    amp_med = {k: _median(_masked(r, amplitude_ratio(r))) for k, r in pair}
+    rmse_med = {k: _median(_masked(r, forecast_rmse(r))) for k, r in pair}
     out.append(
         {
             "claim": "The GRU reproduces the damped oscillation worse than the LSTM.",
@@ -106,21 +111,25 @@ def claims(runs: dict[str, ModelRun]) -> list[dict]:
     )
 
     # epochs until the training loss first reaches a level both models reach at the median
-    level = max(np.nanmedian(_masked(r, r.loss[:, -1])) for r in (gru, lstm))
-    to_learn = {k: _masked(r, epochs_to_reach(r.loss, level)) for k, r in (("lstm", lstm), ("gru", gru))}
+    levels = [_median(_masked(r, r.loss[:, -1])) for r in (gru, lstm)]
+    level = None if None in levels else max(levels)
+    reach = np.inf if level is None else level  # no level: no pair, the verdict is undecided
+    to_learn = {k: _masked(r, epochs_to_reach(r.loss, reach)) for k, r in (("lstm", lstm), ("gru", gru))}
+    if level is None:
+        to_learn = {k: np.full_like(v, np.nan) for k, v in to_learn.items()}
     speed = stats.paired(to_learn["lstm"], to_learn["gru"]) | {"a": "lstm", "b": "gru"}
     per_epoch = {k: r.timing.train_s / (r.cfg.epochs * r.cfg.seeds) for k, r in (("gru", gru), ("lstm", lstm))}
     wall = per_epoch["lstm"] / per_epoch["gru"]
-    epochs_med = {k: _fmt(np.nanmedian(v)) if np.isfinite(v).any() else "n/a" for k, v in to_learn.items()}
+    epochs_med = {k: _fmt(_median(v)) for k, v in to_learn.items()}
     out.append(
         {
             "claim": "The LSTM takes more time to learn.",
             "verdict": _directional(speed, "supported", "contradicted: the LSTM learns in fewer epochs")
             + f"; per epoch the LSTM's training took {wall:.2f}x the GRU's wall time in this run",
-            "evidence": f"epochs until the training loss first reaches {level:.3g}: median LSTM {epochs_med['lstm']} "
+            "evidence": f"epochs until the training loss first reaches {_fmt(level)}: median LSTM {epochs_med['lstm']} "
             f"vs GRU {epochs_med['gru']} (a seed that never does counts as epochs + 1); "
             + _test_text(speed).replace("P(a seed of lstm is better)", "P(an LSTM seed needs fewer epochs)"),
-            "level": float(level),
+            "level": level,
             "wall_time_ratio_lstm_over_gru": float(wall),
         }
     )

@@ -81,3 +81,22 @@ def test_claims_need_both_cells():
     runs = {"gru": planted("gru", 3, [0.1, 0.2, 0.3]), "rnn": planted("rnn", 3, [0.1, 0.2, 0.3])}
     summary = report.summarize(runs)
     assert summary["claims"] == [] and summary["comparison"]["a"] == "gru"
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("seeds, diverge", [(2, [0, 1]), (1, [])])
+def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds, diverge):
+    from rnnjax import data, outputs
+
+    context, truth = data.forecast_truth(Config())
+
+    def full_run(cell, nan_seeds):
+        loss = np.tile(np.exp(-np.arange(EPOCHS) / 3), (seeds, 1))
+        loss[nan_seeds, 5:] = np.nan
+        cfg = Config(cell=cell, seeds=seeds, epochs=EPOCHS)
+        return ModelRun(cfg, 10, loss, loss / 2, np.full((seeds, len(truth)), 0.1), context, truth, Timing(1, 1, 1))
+
+    summary = outputs.write_run(tmp_path, {"gru": full_run("gru", diverge), "lstm": full_run("lstm", [])}, "test", 1.0)
+    assert summary["models"]["gru"]["diverged"] == len(diverge)
+    assert all(c["verdict"].count("undecided") >= 1 for c in summary["claims"][:2])
+    assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "forecast.png").stat().st_size > 0
