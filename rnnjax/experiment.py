@@ -39,12 +39,13 @@ class ModelRun(NamedTuple):
     context: np.ndarray  # [window] the true values the rollout starts from
     truth: np.ndarray  # [horizon]
     timing: Timing
+    diverged_epoch: np.ndarray  # [seeds] 1-based epoch whose loss or params became non-finite; 0 if none
 
     @property
     def diverged(self) -> np.ndarray:
-        """[seeds] bool: a loss, validation loss or forecast value became non-finite."""
+        """[seeds] bool: training diverged, or a loss or forecast value is non-finite."""
         finite = [np.isfinite(a).all(axis=1) for a in (self.loss, self.val_loss, self.forecast)]
-        return ~np.logical_and.reduce(finite)
+        return (self.diverged_epoch > 0) | ~np.logical_and.reduce(finite)
 
 
 def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None) -> ModelRun:
@@ -65,4 +66,5 @@ def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None) -> ModelRun:
         context=context,
         truth=truth,
         timing=Timing(training.compile_s, training.train_s, forecast_s),
+        diverged_epoch=np.asarray(training.result.diverged_epoch),
     )

@@ -60,5 +60,5 @@ def metric_rows(runs: dict[str, ModelRun]) -> list[dict]:
         for seed in range(run.cfg.seeds):
             row = {"model": name, "seed": seed, "params": run.params}
             row |= {metric: float(v[seed]) for metric, v in values.items()}
-            rows.append(row | {"diverged": bool(run.diverged[seed])})
+            rows.append(row | {"diverged": bool(run.diverged[seed]), "diverged_epoch": int(run.diverged_epoch[seed])})
     return rows

@@ -29,6 +29,7 @@ def model_summary(run: ModelRun) -> dict:
         "seeds": cfg.seeds,
         "diverged": int(run.diverged.sum()),
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
+        "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
     out |= {metric: stats.describe(_masked(run, fn(run))) for metric, fn in METRICS.items()}
     out["timing"] = {
@@ -172,10 +173,14 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
         "",
         "## Models",
         "",
-        "| model | params | seeds | diverged |",
-        "| --- | ---: | ---: | ---: |",
+        "| model | params | seeds | diverged | diverged seeds (at epoch) |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
-    lines += [f"| {n} | {m['params']:,} | {m['seeds']} | {m['diverged']} |" for n, m in models.items()]
+    for n, m in models.items():
+        which = ", ".join(
+            f"{s} ({e or 'forecast'})" for s, e in zip(m["diverged_seeds"], m["diverged_epochs"], strict=True)
+        )
+        lines.append(f"| {n} | {m['params']:,} | {m['seeds']} | {m['diverged']} | {which or 'none'} |")
     for name, text in summaries.items():
         lines += ["", f"```\n{text}\n```"]
     lines += [

@@ -23,6 +23,8 @@ class TrainState(NamedTuple):
     params: Any
     opt_state: Any
     key: jax.Array  # split once per epoch for that epoch's shuffle
+    epoch: jax.Array  # epochs done
+    diverged_epoch: jax.Array  # 0 while finite, else the (1-based) epoch whose loss or params were not
 
 
 class StepState(NamedTuple):
@@ -48,6 +50,7 @@ class History(NamedTuple):
 class TrainResult(NamedTuple):
     params: Any
     history: History
+    diverged_epoch: jax.Array  # [seeds]; 0 for a seed that never diverged
 
 
 def seed_key(base_seed: int, i) -> jax.Array:
@@ -65,6 +68,10 @@ def batch_loss(model: Regressor, params, batch: Batch) -> jax.Array:
     """Mean over the batch's real samples (the padding of a partial batch does not count)."""
     losses = sample_losses(model, params, batch.x_BxTxI, batch.y_BxTxI)
     return jnp.sum(batch.mask_B * losses) / jnp.sum(batch.mask_B)
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
 def epoch_batches(cfg: Config, windows: data_lib.Windows, order) -> Batch:
@@ -102,10 +109,24 @@ def make_trainer(cfg: Config, model: Regressor, windows: data_lib.Windows) -> Tr
             minibatch, StepState(state.params, state.opt_state), epoch_batches(cfg, windows, order)
         )
         val = jnp.mean(sample_losses(model, steps.params, windows.x_val, windows.y_val))
-        return TrainState(steps.params, steps.opt_state, key), History(jnp.sum(loss_sums) / cfg.n_train, val)
+        loss = jnp.sum(loss_sums) / cfg.n_train
+        # a seed whose loss or parameters stop being finite is frozen at its last finite
+        # state from then on; its later losses read NaN
+        epoch = state.epoch + 1
+        finite = jnp.isfinite(loss) & jnp.isfinite(val) & _all_finite(steps.params)
+        diverged_epoch = jnp.where((state.diverged_epoch == 0) & ~finite, epoch, state.diverged_epoch)
+        live = diverged_epoch == 0
+        params, opt_state = jax.tree.map(
+            lambda new, old: jnp.where(live, new, old),
+            (steps.params, steps.opt_state),
+            (state.params, state.opt_state),
+        )
+        history = History(jnp.where(live, loss, jnp.nan), jnp.where(live, val, jnp.nan))
+        return TrainState(params, opt_state, key, epoch, diverged_epoch), history
 
     def init(params, key) -> TrainState:
-        return TrainState(params, optimizer.init(params), key)
+        zero = jnp.zeros((), jnp.int32)
+        return TrainState(params, optimizer.init(params), key, zero, zero)
 
     def epochs(state: TrainState, n: int) -> tuple[TrainState, History]:
         return jax.lax.scan(epoch, state, None, length=n)
@@ -119,7 +140,7 @@ def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
 
     def fit(params, key) -> TrainResult:
         state, history = trainer.epochs(trainer.init(params, key), cfg.epochs)
-        return TrainResult(state.params, history)
+        return TrainResult(state.params, history, state.diverged_epoch)
 
     return fit
 
@@ -192,4 +213,5 @@ def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None, devices=No
             on_chunk(done, history)
     t2 = time.perf_counter()
     params = jax.tree.map(lambda a: a[: len(seeds)], state.params)
-    return ChunkedTraining(TrainResult(params, history), t1 - t0, t2 - t1)
+    diverged_epoch = np.asarray(state.diverged_epoch)[: len(seeds)]
+    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, t2 - t1)

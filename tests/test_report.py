@@ -19,16 +19,18 @@ def planted(cell, seeds, forecast_offsets, loss_scale=1.0, params=100, diverge=(
     val = loss / 2
     amplitude = np.ones(seeds) if amplitude is None else np.asarray(amplitude)
     forecast = amplitude[:, None] * TRUTH + np.asarray(forecast_offsets)[:, None]
+    diverged_epoch = np.zeros(seeds, int)
     for s in diverge:
         loss[s, 4:] = np.nan
-    return ModelRun(cfg, params, loss, val, forecast, np.zeros(20), TRUTH, Timing(1.0, 2.0, 0.5))
+        diverged_epoch[s] = 5
+    return ModelRun(cfg, params, loss, val, forecast, np.zeros(20), TRUTH, Timing(1.0, 2.0, 0.5), diverged_epoch)
 
 
 def test_a_diverged_seed_is_counted_and_excluded():
     ok = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5])
     bad = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5], diverge=[2])
     s_ok, s_bad = report.model_summary(ok), report.model_summary(bad)
-    assert s_bad["diverged"] == 1 and s_bad["diverged_seeds"] == [2]
+    assert s_bad["diverged"] == 1 and s_bad["diverged_seeds"] == [2] and s_bad["diverged_epochs"] == [5]
     assert s_bad["forecast_rmse"]["n"] == 4
     kept = forecast_rmse(bad)[[0, 1, 3, 4]]
     assert s_bad["forecast_rmse"]["median"] == pytest.approx(np.median(kept))
@@ -36,6 +38,7 @@ def test_a_diverged_seed_is_counted_and_excluded():
     assert s_ok["forecast_rmse"]["n"] == 5
     rows = metric_rows({"gru": bad})
     assert [r["diverged"] for r in rows] == [False, False, True, False, False]
+    assert [r["diverged_epoch"] for r in rows] == [0, 0, 5, 0, 0]
     assert all(np.isfinite(v) for k, v in s_bad["final_loss"].items() if k in ("median", "mean", "iqm"))
 
 
@@ -94,7 +97,9 @@ def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds
         loss = np.tile(np.exp(-np.arange(EPOCHS) / 3), (seeds, 1))
         loss[nan_seeds, 5:] = np.nan
         cfg = Config(cell=cell, seeds=seeds, epochs=EPOCHS)
-        return ModelRun(cfg, 10, loss, loss / 2, np.full((seeds, len(truth)), 0.1), context, truth, Timing(1, 1, 1))
+        forecast = np.full((seeds, len(truth)), 0.1)
+        epoch = np.where(np.isin(np.arange(seeds), nan_seeds), 6, 0)
+        return ModelRun(cfg, 10, loss, loss / 2, forecast, context, truth, Timing(1, 1, 1), epoch)
 
     summary = outputs.write_run(tmp_path, {"gru": full_run("gru", diverge), "lstm": full_run("lstm", [])}, "test", 1.0)
     assert summary["models"]["gru"]["diverged"] == len(diverge)

@@ -90,3 +90,22 @@ def test_chunked_training_equals_one_program():
     for a, b in zip(jax.tree.leaves(chunked.result.params), jax.tree.leaves(one.params), strict=True):
         np.testing.assert_array_equal(a, b)
     assert chunked.compile_s > 0 and chunked.train_s > 0
+
+
+def test_diverging_seeds_are_frozen_flagged_and_isolated():
+    cfg = Config(hidden=8, epochs=10, seeds=8, lr=1.0)  # some seeds blow up at this rate, some do not
+    run = train.train(cfg)
+    loss = np.asarray(run.history.loss)
+    epochs = np.asarray(run.diverged_epoch)
+    bad, good = np.flatnonzero(epochs > 0), np.flatnonzero(epochs == 0)
+    assert len(bad) and len(good)
+    for s in bad:
+        e = epochs[s]
+        assert np.all(np.isfinite(loss[s, : e - 1])) and np.all(np.isnan(loss[s, e - 1 :]))
+    assert np.all(np.isfinite(loss[good]))
+    for leaf in jax.tree.leaves(run.params):  # frozen at the last finite state
+        assert np.all(np.isfinite(leaf))
+    alone = train.train(cfg.replace(seeds=len(good)), seeds=good)
+    np.testing.assert_array_equal(alone.history.loss, loss[good])
+    for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(run.params), strict=True):
+        np.testing.assert_array_equal(a, np.asarray(b)[good])
