@@ -48,9 +48,10 @@ class ModelRun(NamedTuple):
         return (self.diverged_epoch > 0) | ~np.logical_and.reduce(finite)
 
 
-def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None) -> ModelRun:
-    """Train cfg.seeds seeds of cfg.cell in chunks of `chunk` epochs, then roll each out."""
-    training = train_lib.train_chunked(cfg, min(chunk, cfg.epochs), on_chunk)
+def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None, resume: train_lib.Progress | None = None) -> ModelRun:
+    """Train cfg.seeds seeds of cfg.cell in chunks of `chunk` epochs (from `resume` if
+    given), then roll each out."""
+    training = train_lib.train_chunked(cfg, min(chunk, cfg.epochs), on_chunk, resume=resume)
     t0 = time.perf_counter()
     model = make_model(cfg)
     context, truth = data_lib.forecast_truth(cfg)

@@ -176,42 +176,86 @@ def chunk_lengths(epochs: int, chunk: int) -> list[int]:
 class ChunkedTraining(NamedTuple):
     result: TrainResult
     compile_s: float  # tracing and compiling the (at most two) chunk programs
-    train_s: float  # running every chunk
+    train_s: float  # running every chunk (with a resumed run's earlier time)
 
 
-def train_chunked(cfg: Config, chunk: int, on_chunk=None, seeds=None, devices=None) -> ChunkedTraining:
-    """`train`, run as jit-compiled chunks of `chunk` epochs so that progress can be shown.
+class Progress(NamedTuple):
+    """What `train_chunked` reports after each chunk; enough to resume from."""
+
+    epoch: int  # epochs done
+    history: History  # [seeds, epoch] NumPy arrays
+    state: TrainState  # real seeds only, on the host: NumPy leaves, the key as key data
+    train_s: float  # training time so far
+
+
+def state_structure(cfg: Config):
+    """The pytree structure of one seed's TrainState (for restoring saved leaves)."""
+    model = make_model(cfg)
+    trainer = make_trainer(cfg, model, data_lib.split(cfg))
+
+    def one_seed():
+        key = jax.random.key(0)
+        return trainer.init(init_params(model, key, cfg.window), key)
+
+    return jax.tree.structure(jax.eval_shape(one_seed))
+
+
+def host_state(state: TrainState, n_seeds: int) -> TrainState:
+    """The first n_seeds seeds' state as NumPy arrays (keys as raw key data)."""
+    state = state._replace(key=jax.random.key_data(state.key))
+    return jax.tree.map(lambda a: np.asarray(a)[:n_seeds], state)
+
+
+def device_state(host: TrainState, mesh, n_padded: int) -> TrainState:
+    """`host_state` back on the devices, padded as `sharding.pad_seeds` pads (by repeats)."""
+    rows = np.resize(np.arange(len(host.epoch)), n_padded)
+    state = jax.tree.map(lambda a: np.asarray(a)[rows], host)
+    return sharding.shard_seeds(state._replace(key=jax.random.wrap_key_data(state.key)), mesh)
+
+
+def train_chunked(
+    cfg: Config, chunk: int, on_chunk=None, seeds=None, devices=None, resume: Progress | None = None
+) -> ChunkedTraining:
+    """`train`, run as jit-compiled chunks of `chunk` epochs so that progress can be shown
+    and saved.
 
     Each seed's result is the same as from one program: every chunk continues the same
-    scan carry (params, optimiser state, shuffle key). `on_chunk(epochs_done, history)` is
-    called after each chunk with the history so far ([seeds, epochs_done] NumPy arrays).
-    The seeds axis is sharded over `devices` (default: all local devices), padded to a
-    multiple of their count; the padding is dropped from every output.
+    scan carry (params, optimiser state, shuffle key, epoch). `on_chunk(Progress)` is called
+    after each chunk. `resume` (a Progress from an earlier run of the same config) continues
+    from there, with the same result as an uninterrupted run. The seeds axis is sharded over
+    `devices` (default: all local devices), padded to a multiple of their count; the padding
+    is dropped from every output.
     """
     seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
     mesh = sharding.seed_mesh(devices)
-    init_keys, fit_keys = seed_keys(cfg, sharding.pad_seeds(seeds, mesh.size))
+    padded = sharding.pad_seeds(seeds, mesh.size)
     trainer = make_trainer(cfg, make_model(cfg), data_lib.split(cfg))
-    # initialised outside the sharded program: an orthogonal init (QR through LAPACK)
-    # inside a program sharded over CPU host devices has been seen to hang
-    state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys)
-    state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
+    if resume is None:
+        init_keys, fit_keys = seed_keys(cfg, padded)
+        # initialised outside the sharded program: an orthogonal init (QR through LAPACK)
+        # inside a program sharded over CPU host devices has been seen to hang
+        state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys)
+        state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
+        history, done, before_s = None, 0, 0.0
+    else:
+        state = device_state(resume.state, mesh, len(padded))
+        history, done, before_s = resume.history, resume.epoch, resume.train_s
 
+    lengths = chunk_lengths(cfg.epochs - done, chunk)
     t0 = time.perf_counter()
     programs = {
         n: jax.jit(jax.vmap(partial(trainer.epochs, n=n)), donate_argnums=0).lower(state).compile()
-        for n in set(chunk_lengths(cfg.epochs, chunk))
+        for n in set(lengths)
     }
     t1 = time.perf_counter()
-    history, done = None, 0
-    for n in chunk_lengths(cfg.epochs, chunk):
+    for n in lengths:
         state, part = programs[n](state)
         part = jax.tree.map(lambda a: np.asarray(a)[: len(seeds)], part)  # waits for the chunk
         history = part if history is None else jax.tree.map(_cat_epochs, history, part)
         done += n
         if on_chunk is not None:
-            on_chunk(done, history)
+            on_chunk(Progress(done, history, host_state(state, len(seeds)), before_s + time.perf_counter() - t1))
     t2 = time.perf_counter()
     params = jax.tree.map(lambda a: a[: len(seeds)], state.params)
     diverged_epoch = np.asarray(state.diverged_epoch)[: len(seeds)]
-    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, t2 - t1)
+    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, before_s + t2 - t1)

@@ -82,7 +82,7 @@ def test_chunked_training_equals_one_program():
     cfg = TINY.replace(epochs=7)
     one = train.train(cfg)
     seen = []
-    chunked = train.train_chunked(cfg, 3, on_chunk=lambda done, h: seen.append((done, h.loss.shape)))
+    chunked = train.train_chunked(cfg, 3, on_chunk=lambda p: seen.append((p.epoch, p.history.loss.shape)))
     assert seen == [(3, (3, 3)), (6, (3, 6)), (7, (3, 7))]
     assert train.chunk_lengths(7, 3) == [3, 3, 1] and train.chunk_lengths(6, 3) == [3, 3]
     np.testing.assert_array_equal(chunked.result.history.loss, one.history.loss)
@@ -109,3 +109,20 @@ def test_diverging_seeds_are_frozen_flagged_and_isolated():
     np.testing.assert_array_equal(alone.history.loss, loss[good])
     for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(run.params), strict=True):
         np.testing.assert_array_equal(a, np.asarray(b)[good])
+
+
+def test_resuming_from_any_chunk_equals_an_uninterrupted_run():
+    cfg = TINY.replace(epochs=7, seeds=3)
+    whole = train.train(cfg)
+    saved = []
+    train.train_chunked(cfg, 2, on_chunk=saved.append)
+    assert [p.epoch for p in saved] == [2, 4, 6, 7]
+    assert saved[1].state.key.dtype == np.uint32 and saved[1].state.epoch.tolist() == [4, 4, 4]
+    for progress in saved[:2]:
+        resumed = train.train_chunked(cfg, 3, resume=progress).result
+        np.testing.assert_array_equal(resumed.history.loss, whole.history.loss)
+        np.testing.assert_array_equal(resumed.history.val_loss, whole.history.val_loss)
+        for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(whole.params), strict=True):
+            np.testing.assert_array_equal(a, b)
+    one_device = train.train_chunked(cfg, 5, resume=saved[0], devices=jax.devices()[:1]).result
+    np.testing.assert_array_equal(one_device.history.loss, whole.history.loss)

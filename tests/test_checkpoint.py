@@ -1,0 +1,46 @@
+import jax
+import numpy as np
+import pytest
+
+from rnnjax import checkpoint, train
+from rnnjax.config import Config
+
+CFG = Config(hidden=4, epochs=4, seeds=3)
+
+
+@pytest.fixture(scope="module")
+def progress():
+    saved = []
+    train.train_chunked(CFG, 2, on_chunk=saved.append)
+    return saved[0]
+
+
+def test_roundtrip_is_exact(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, progress)
+    back = checkpoint.load(path, CFG)
+    assert back.epoch == 2 and back.train_s == pytest.approx(progress.train_s)
+    for a, b in zip(jax.tree.leaves(back.state), jax.tree.leaves(progress.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(back.history.loss, progress.history.loss)
+    assert jax.tree.structure(back.state) == jax.tree.structure(progress.state)
+    assert not list(tmp_path.glob(".*"))  # the temporary file was renamed
+
+
+def test_a_corrupted_or_truncated_checkpoint_is_refused(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, progress)
+    data = path.read_bytes()
+    flipped = bytearray(data)
+    flipped[-100] ^= 0xFF
+    cases = {"flipped": bytes(flipped), "truncated": data[: len(data) // 2], "header only": data[:40], "empty": b""}
+    for name, content in cases.items():
+        bad = tmp_path / f"{name}.ckpt"
+        bad.write_bytes(content)
+        with pytest.raises(checkpoint.CheckpointError) as err:
+            checkpoint.load(bad, CFG)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value), name
+
+
+def test_a_checkpoint_of_another_config_is_refused(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, progress)
+    with pytest.raises(checkpoint.CheckpointError, match="another config"):
+        checkpoint.load(path, CFG.replace(lr=0.5))
