@@ -26,8 +26,9 @@ def parse(argv):
     parser.add_argument(
         "--chunk",
         type=int,
-        default=experiment.DEFAULT_CHUNK,
-        help="epochs per compiled chunk; progress is shown and a checkpoint saved after each",
+        default=None,
+        help="epochs per compiled chunk; progress is shown and a checkpoint saved after each "
+        "(default: epochs/20, at most 50)",
     )
     parser.add_argument(
         "--no-compile-cache",
@@ -36,7 +37,7 @@ def parse(argv):
     )
     cli.add_config_flags(parser, skip=("cell",))
     args = parser.parse_args(argv)
-    if args.chunk < 1:
+    if args.chunk is not None and args.chunk < 1:
         cli.fail(f"error: --chunk {args.chunk} is not allowed: must be an integer >= 1")
     return args
 

@@ -12,7 +12,11 @@ from rnnjax import train as train_lib
 from rnnjax.config import Config
 from rnnjax.model import count_params, make_model
 
-DEFAULT_CHUNK = 50  # epochs per compiled chunk: progress every few seconds, no measurable cost
+
+def default_chunk(epochs: int) -> int:
+    """Epochs per compiled chunk (and checkpoint): about 20 per run, at most 50 epochs apart,
+    which is every few seconds here and costs nothing measurable."""
+    return max(1, min(50, epochs // 20))
 
 
 class Timing(NamedTuple):
@@ -48,10 +52,11 @@ class ModelRun(NamedTuple):
         return (self.diverged_epoch > 0) | ~np.logical_and.reduce(finite)
 
 
-def run(cfg: Config, chunk: int = DEFAULT_CHUNK, on_chunk=None, resume: train_lib.Progress | None = None) -> ModelRun:
-    """Train cfg.seeds seeds of cfg.cell in chunks of `chunk` epochs (from `resume` if
-    given), then roll each out."""
-    training = train_lib.train_chunked(cfg, min(chunk, cfg.epochs), on_chunk, resume=resume)
+def run(cfg: Config, chunk: int | None = None, on_chunk=None, resume: train_lib.Progress | None = None) -> ModelRun:
+    """Train cfg.seeds seeds of cfg.cell in chunks of `chunk` epochs (default_chunk if None;
+    from `resume` if given), then roll each out."""
+    chunk = default_chunk(cfg.epochs) if chunk is None else min(chunk, cfg.epochs)
+    training = train_lib.train_chunked(cfg, chunk, on_chunk, resume=resume)
     t0 = time.perf_counter()
     model = make_model(cfg)
     context, truth = data_lib.forecast_truth(cfg)

@@ -126,3 +126,9 @@ def test_resuming_from_any_chunk_equals_an_uninterrupted_run():
             np.testing.assert_array_equal(a, b)
     one_device = train.train_chunked(cfg, 5, resume=saved[0], devices=jax.devices()[:1]).result
     np.testing.assert_array_equal(one_device.history.loss, whole.history.loss)
+
+
+def test_default_checkpoint_interval_scales_with_run_length():
+    from rnnjax.experiment import default_chunk
+
+    assert [default_chunk(e) for e in (1, 19, 100, 1000, 5000)] == [1, 1, 5, 50, 50]
