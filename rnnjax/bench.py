@@ -12,7 +12,6 @@ import optax
 
 from rnnjax import data as data_lib
 from rnnjax import forecast as forecast_lib
-from rnnjax import sharding
 from rnnjax import train as train_lib
 from rnnjax.config import Config
 from rnnjax.model import init_params, make_model
@@ -26,34 +25,17 @@ class Measurement(NamedTuple):
     rollout_s: float  # compiling and running the closed-loop forecast of every seed
 
 
-def _program_mb(compiled) -> float:
-    stats = compiled.memory_analysis()
-    if stats is None:
-        return float("nan")
-    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-    return (total - stats.alias_size_in_bytes) / 2**20
-
-
 def measure(cfg: Config, devices) -> Measurement:
-    """Compile and run cfg.seeds seeds for cfg.epochs epochs in one program over `devices`."""
-    mesh = sharding.seed_mesh(devices)
-    seeds = sharding.pad_seeds(np.arange(cfg.seeds), mesh.size)
-    init_keys, fit_keys = train_lib.seed_keys(cfg, seeds)
-    model = make_model(cfg)
-    trainer = train_lib.make_trainer(cfg, model, data_lib.split(cfg))
-    state = jax.jit(jax.vmap(trainer.init))(train_lib.init_seeds(cfg, init_keys), fit_keys)
-    state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
-
+    """Compile and run cfg.seeds seeds for cfg.epochs epochs in one program over `devices`,
+    then roll every seed out."""
+    training = train_lib.train_chunked(cfg, cfg.epochs, devices=devices)
     t0 = time.perf_counter()
-    program = jax.jit(jax.vmap(lambda s: trainer.epochs(s, cfg.epochs)), donate_argnums=0)
-    compiled = program.lower(state).compile()
-    t1 = time.perf_counter()
-    state, _ = jax.block_until_ready(compiled(state))
-    t2 = time.perf_counter()
     context, _ = data_lib.forecast_truth(cfg)
-    jax.block_until_ready(forecast_lib.forecast_seeds(model, state.params, context, cfg.horizon, cfg.forecast_mode))
-    t3 = time.perf_counter()
-    return Measurement(t1 - t0, t2 - t1, cfg.seeds * cfg.epochs / (t2 - t1), _program_mb(compiled), t3 - t2)
+    params = training.result.params
+    jax.block_until_ready(forecast_lib.forecast_seeds(make_model(cfg), params, context, cfg.horizon, cfg.forecast_mode))
+    rollout_s = time.perf_counter() - t0
+    throughput = cfg.seeds * cfg.epochs / training.train_s
+    return Measurement(training.compile_s, training.train_s, throughput, training.program_mb, rollout_s)
 
 
 def naive_seed_epochs_per_s(cfg: Config, epochs: int) -> float:

@@ -177,6 +177,16 @@ class ChunkedTraining(NamedTuple):
     result: TrainResult
     compile_s: float  # tracing and compiling the (at most two) chunk programs
     train_s: float  # running every chunk (with a resumed run's earlier time)
+    program_mb: float  # XLA's memory analysis of the largest chunk program, all devices
+
+
+def _program_mb(compiled) -> float:
+    """Arguments + outputs + temporaries, less what aliases (donated buffers)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return float("nan")
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return (total - stats.alias_size_in_bytes) / 2**20
 
 
 class Progress(NamedTuple):
@@ -258,4 +268,5 @@ def train_chunked(
     t2 = time.perf_counter()
     params = jax.tree.map(lambda a: a[: len(seeds)], state.params)
     diverged_epoch = np.asarray(state.diverged_epoch)[: len(seeds)]
-    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, before_s + t2 - t1)
+    program_mb = max((_program_mb(p) for p in programs.values()), default=0.0)
+    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, before_s + t2 - t1, program_mb)
