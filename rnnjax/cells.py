@@ -14,6 +14,7 @@ Adding a cell: write the class (fields `features` and `scheme`) and add one line
 """
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -59,10 +60,29 @@ def _lstm_bias_init(scheme: str) -> Initializer:
 
 
 class FusedCell(nn.RNNCellBase):
-    """Base of the Keras-layout cells: fields, a zero carry, and `weights` (fused kernels)."""
+    """Base of the Keras-layout cells: `kernel` [I, G*H], `recurrent_kernel` [H, G*H] and
+    `bias`, initialised per `scheme`; a zero carry.
+
+    A cell splits its step in two: `project(x)` = x W + b needs no state, so the model
+    applies it to all time steps before the time scan, and `recur(carry, xw)` is the part
+    that must be scanned. A subclass sets `gates` and writes `recur`.
+    """
 
     features: int
     scheme: str = "keras"
+    in_features: int = 1
+    gates: ClassVar[int] = 1
+
+    def setup(self):
+        G = self.gates * self.features
+        self.kernel = self.param("kernel", kernel_init(self.scheme), (self.in_features, G))
+        self.recurrent_kernel = self.param(
+            "recurrent_kernel", recurrent_init(self.scheme, self.gates), (self.features, G)
+        )
+        self.bias = self.param("bias", self.bias_init(), (G,))
+
+    def bias_init(self) -> Initializer:
+        return nn.initializers.zeros_init()
 
     @nn.nowrap
     def initialize_carry(self, rng, input_shape):
@@ -72,11 +92,15 @@ class FusedCell(nn.RNNCellBase):
     def num_feature_axes(self) -> int:
         return 1
 
-    def weights(self, x_I: jax.Array, gates: int) -> tuple[jax.Array, jax.Array]:
-        H = self.features
-        W_IxG = self.param("kernel", kernel_init(self.scheme), (x_I.shape[-1], gates * H))
-        U_HxG = self.param("recurrent_kernel", recurrent_init(self.scheme, gates), (H, gates * H))
-        return W_IxG, U_HxG
+    def project(self, x_I):
+        """The input projection x W + b, for one step [I] or all at once [T, I]."""
+        return x_I @ self.kernel + self.bias
+
+    def recur(self, carry, xw_G):
+        raise NotImplementedError
+
+    def __call__(self, carry, x_I):
+        return self.recur(carry, self.project(x_I))
 
 
 class KerasGRUCell(FusedCell):
@@ -86,12 +110,22 @@ class KerasGRUCell(FusedCell):
     h̃ = tanh(x W_h + b_h + r ⊙ (h U_h + c_h)),  h' = z ⊙ h + (1 − z) ⊙ h̃
     """
 
-    @nn.compact
-    def __call__(self, h_H, x_I):
-        W, U = self.weights(x_I, 3)
-        b_2xG = self.param("bias", nn.initializers.zeros_init(), (2, 3 * self.features))
-        xz, xr, xh = jnp.split(x_I @ W + b_2xG[0], 3, axis=-1)
-        hz, hr, hh = jnp.split(h_H @ U + b_2xG[1], 3, axis=-1)
+    gates = 3
+
+    def setup(self):
+        G = self.gates * self.features
+        self.kernel = self.param("kernel", kernel_init(self.scheme), (self.in_features, G))
+        self.recurrent_kernel = self.param(
+            "recurrent_kernel", recurrent_init(self.scheme, self.gates), (self.features, G)
+        )
+        self.bias = self.param("bias", nn.initializers.zeros_init(), (2, G))
+
+    def project(self, x_I):
+        return x_I @ self.kernel + self.bias[0]
+
+    def recur(self, h_H, xw_G):
+        xz, xr, xh = jnp.split(xw_G, 3, axis=-1)
+        hz, hr, hh = jnp.split(h_H @ self.recurrent_kernel + self.bias[1], 3, axis=-1)
         z = jax.nn.sigmoid(xz + hz)
         r = jax.nn.sigmoid(xr + hr)
         h_new = z * h_H + (1.0 - z) * jnp.tanh(xh + r * hh)
@@ -105,17 +139,19 @@ class KerasLSTMCell(FusedCell):
     The carry is (c, h), as in Flax's LSTM cells.
     """
 
+    gates = 4
+
+    def bias_init(self) -> Initializer:
+        return _lstm_bias_init(self.scheme)
+
     @nn.nowrap
     def initialize_carry(self, rng, input_shape):
         zeros = jnp.zeros((*input_shape[:-1], self.features))
         return zeros, zeros
 
-    @nn.compact
-    def __call__(self, carry, x_I):
+    def recur(self, carry, xw_G):
         c_H, h_H = carry
-        W, U = self.weights(x_I, 4)
-        b_G = self.param("bias", _lstm_bias_init(self.scheme), (4 * self.features,))
-        i, f, g, o = jnp.split(x_I @ W + h_H @ U + b_G, 4, axis=-1)
+        i, f, g, o = jnp.split(xw_G + h_H @ self.recurrent_kernel, 4, axis=-1)
         c_new = jax.nn.sigmoid(f) * c_H + jax.nn.sigmoid(i) * jnp.tanh(g)
         h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
         return (c_new, h_new), h_new
@@ -124,17 +160,16 @@ class KerasLSTMCell(FusedCell):
 class SimpleRNNCell(FusedCell):
     """Keras SimpleRNN: h' = tanh(x W + h U + b), a baseline without gates."""
 
-    @nn.compact
-    def __call__(self, h_H, x_I):
-        W, U = self.weights(x_I, 1)
-        b_H = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        h_new = jnp.tanh(x_I @ W + h_H @ U + b_H)
+    gates = 1
+
+    def recur(self, h_H, xw_H):
+        h_new = jnp.tanh(xw_H + h_H @ self.recurrent_kernel)
         return h_new, h_new
 
 
 def _keras_params(twin: type[FusedCell], key, in_features: int, features: int) -> dict:
     """Parameters of a Keras-layout twin cell under Keras's initialisers."""
-    cell = twin(features, scheme="keras")
+    cell = twin(features, scheme="keras", in_features=in_features)
     x_I = jnp.zeros((in_features,))
     return cell.init(key, cell.initialize_carry(key, x_I.shape), x_I)["params"]
 

@@ -27,6 +27,7 @@ class Config:
     cell: str = "gru"
     hidden: int = 40
     init: str = "keras"  # initialiser scheme: "keras" or "flax"
+    hoist_input: bool = False  # x W + b for all steps before the time scan; same numbers, speed differs
     # training
     lr: float = 0.01
     batch_size: int = 10
@@ -116,8 +117,9 @@ def _validate(cfg: Config):
     _check_float(cfg, "lr", positive=True)
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)
-    if not isinstance(cfg.shuffle, bool):
-        _refuse("shuffle", cfg.shuffle, "must be true or false")
+    for field in ("shuffle", "hoist_input"):
+        if not isinstance(getattr(cfg, field), bool):
+            _refuse(field, getattr(cfg, field), "must be true or false")
     _check_int(cfg, "seeds", 1)
     _check_int(cfg, "seed", 0, 2**32 - 1)
     _check_choice(cfg, "forecast_mode", FORECAST_MODES)

@@ -17,6 +17,10 @@ def _cell_step(cell, carry, x_I):
     return cell(carry, x_I)
 
 
+def _recur_step(cell, carry, xw_G):
+    return cell.recur(carry, xw_G)
+
+
 class Regressor(nn.Module):
     """y_t = Dense(h_t), h_t = cell(h_{t-1}, x_t), h_0 = 0; one unbatched sequence [T, I]."""
 
@@ -24,6 +28,7 @@ class Regressor(nn.Module):
     out_features: int = 1
     head_init: str = "keras"
     unroll: int = 1  # time steps per iteration of the scan loop
+    hoist_input: bool = False  # input projection of all steps before the scan (cells with `project`)
 
     def setup(self):
         kernel = nn.initializers.glorot_uniform() if self.head_init == "keras" else nn.initializers.lecun_normal()
@@ -36,9 +41,15 @@ class Regressor(nn.Module):
         return self.cell.initialize_carry(jax.random.key(0), (in_features,))
 
     def hidden(self, carry, x_TxI):
-        """(last carry, h_TxH): the cell scanned over time from `carry`."""
-        scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll)
-        return scan(self.cell, carry, x_TxI)
+        """(last carry, h_TxH): the cell scanned over time from `carry`. With `hoist_input`,
+        a cell with a `project` method gets its input projection for all steps at once,
+        before the scan (on CPU that measured 25% slower than projecting inside each step)."""
+        if self.hoist_input and hasattr(self.cell, "project"):
+            step, xs = _recur_step, self.cell.project(x_TxI)
+        else:
+            step, xs = _cell_step, x_TxI
+        scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll)
+        return scan(self.cell, carry, xs)
 
     def encode(self, carry, x_TxI):
         """(last carry, y_TxO) from `carry`: the model's forward pass over a sequence."""
@@ -52,7 +63,8 @@ class Regressor(nn.Module):
 
 
 def make_model(cfg: Config) -> Regressor:
-    return Regressor(make_cell(cfg.cell, cfg.hidden, cfg.init), out_features=IN_FEATURES, head_init=cfg.init)
+    cell = make_cell(cfg.cell, cfg.hidden, cfg.init)
+    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, hoist_input=cfg.hoist_input)
 
 
 def init_params(model: Regressor, key: jax.Array, window: int) -> dict:

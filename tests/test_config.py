@@ -35,6 +35,7 @@ BAD = [
     ({"x_start": math.inf}, "x_start=inf"),
     ({"shuffle": "yes"}, "shuffle='yes'"),
     ({"series": "square"}, "series='square'"),
+    ({"hoist_input": 1}, "hoist_input=1"),
 ]
 
 

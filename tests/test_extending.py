@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import linen as nn
 
 from rnnjax import train
 from rnnjax.cells import CELLS, FusedCell
@@ -14,11 +13,10 @@ from rnnjax.model import summary
 class MinimalGRUCell(FusedCell):
     """h' = (1 − f) ⊙ h + f ⊙ tanh(x W_h + (f ⊙ h) U_h + b_h), f = σ(x W_f + h U_f + b_f)."""
 
-    @nn.compact
-    def __call__(self, h_H, x_I):
-        W, U = self.weights(x_I, 2)
-        b = self.param("bias", nn.initializers.zeros_init(), (2 * self.features,))
-        (xf, xh), (Uf, Uh) = jnp.split(x_I @ W + b, 2, -1), jnp.split(U, 2, -1)
+    gates = 2  # kernel [I, 2H], recurrent_kernel [H, 2H], bias [2H], initialised per scheme
+
+    def recur(self, h_H, xw_G):  # xw_G = x W + b, computed for all steps before the scan
+        (xf, xh), (Uf, Uh) = jnp.split(xw_G, 2, -1), jnp.split(self.recurrent_kernel, 2, -1)
         f = jax.nn.sigmoid(xf + h_H @ Uf)
         h_new = (1 - f) * h_H + f * jnp.tanh(xh + (f * h_H) @ Uh)
         return h_new, h_new

@@ -42,3 +42,18 @@ def test_keras_head_is_glorot_uniform():
     cfg = Config()
     k = np.asarray(init_params(make_model(cfg), jax.random.key(0), 20)["head"]["kernel"])
     assert k.shape == (40, 1) and np.all(np.abs(k) <= np.sqrt(6 / 41))
+
+
+def test_hoisting_the_input_projection_changes_no_number_that_matters():
+    from rnnjax import train
+
+    for cell in ("gru", "lstm", "rnn"):
+        cfg = Config(cell=cell, hidden=6)
+        plain, hoisted = make_model(cfg), make_model(cfg.replace(hoist_input=True))
+        assert hoisted.hoist_input and not plain.hoist_input
+        params = init_params(plain, jax.random.key(1), cfg.window)
+        x = jnp.cos(jnp.arange(cfg.window, dtype=jnp.float32))[:, None]
+        np.testing.assert_allclose(hoisted.apply({"params": params}, x), plain.apply({"params": params}, x), atol=1e-6)
+    cfg = Config(hidden=6, epochs=3, seeds=2)
+    a, b = train.train(cfg), train.train(cfg.replace(hoist_input=True))
+    np.testing.assert_allclose(a.history.loss, b.history.loss, rtol=1e-5)
