@@ -75,7 +75,7 @@ def plot(rows, out):
     from rnnjax import plots  # matplotlib only when needed
 
     fig, ax = plots.plt.subplots(figsize=(7, 4.5))
-    colors = plots.plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = plots.COLORS
     models = sorted({r["model"] for r in rows})
     for i, model in enumerate(models):
         mine = [r for r in rows if r["model"] == model]
@@ -91,9 +91,7 @@ def plot(rows, out):
         )
     ax.set(xscale="log", yscale="log", xlabel="seeds trained at once", ylabel="seed-epochs per second")
     ax.set_title(f"Training throughput on {rows[0]['device']} ({rows[0]['epochs']} epochs per run)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    plots.save(fig, out, "scaling")
+    plots.finish(fig, ax, out, "scaling", grid={"alpha": 0.3, "which": "both"})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from rnnjax.metrics import forecast_rmse
 
 FORMATS = ("png", "svg")
 FAINT_SEEDS = 5
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per model
 
 
 def save(fig, out: Path, name: str) -> list[Path]:
@@ -28,6 +29,13 @@ def save(fig, out: Path, name: str) -> list[Path]:
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def finish(fig, ax, out: Path, name: str, legend=None, grid=None) -> list[Path]:
+    """Legend, light grid, then `save`."""
+    ax.legend(**(legend or {"fontsize": 8}))
+    ax.grid(**(grid or {"alpha": 0.3}))
+    return save(fig, out, name)
 
 
 def _kept(run: ModelRun, a: np.ndarray) -> np.ndarray:
@@ -66,23 +74,28 @@ def series_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     ax.plot(t, y, "k.-", ms=3, lw=0.8, label=f"{cfg.series}, tau={cfg.tau:g}")
     ax.axvspan(1, cfg.window, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[1..{cfg.window}]")
     ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
-    ax.legend(fontsize=8, loc="upper right")
-    ax.grid(alpha=0.3)
-    return save(fig, out, "series")
+    return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
 
 
 def loss_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, run) in enumerate(runs.items()):
         epochs = np.arange(1, run.cfg.epochs + 1)
         label = _label(name, run)
-        _band(ax, epochs, _kept(run, run.loss), 25, 75, colors[i], f"{label} train", "IQR over seeds")
-        _band(ax, epochs, _kept(run, run.val_loss), 25, 75, colors[i], f"{label} val", "IQR over seeds", ls="--")
+        _band(ax, epochs, _kept(run, run.loss), 25, 75, COLORS[i % len(COLORS)], f"{label} train", "IQR over seeds")
+        _band(
+            ax,
+            epochs,
+            _kept(run, run.val_loss),
+            25,
+            75,
+            COLORS[i % len(COLORS)],
+            f"{label} val",
+            "IQR over seeds",
+            ls="--",
+        )
     ax.set(xlabel="epoch", ylabel="MSE loss (log scale)", yscale="log", title="Loss: median over seeds, band = 25-75%")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3, which="both")
-    return save(fig, out, "loss")
+    return finish(fig, ax, out, "loss", legend={"fontsize": 7, "ncol": 2}, grid={"alpha": 0.3, "which": "both"})
 
 
 def forecast_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
@@ -93,33 +106,43 @@ def forecast_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
     ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, run) in enumerate(runs.items()):
         kept = _kept(run, run.forecast)
         for row in kept[:FAINT_SEEDS]:
-            ax.plot(t, row, color=colors[i], alpha=0.15, lw=0.8)
-        ax.plot([], [], color=colors[i], alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
-        _band(ax, t, kept, 10, 90, colors[i], _label(name, run), "10-90% over seeds")
+            ax.plot(t, row, color=COLORS[i % len(COLORS)], alpha=0.15, lw=0.8)
+        ax.plot(
+            [],
+            [],
+            color=COLORS[i % len(COLORS)],
+            alpha=0.3,
+            lw=0.8,
+            label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds",
+        )
+        _band(ax, t, kept, 10, 90, COLORS[i % len(COLORS)], _label(name, run), "10-90% over seeds")
     ax.set(
         xlabel="sample index",
         ylabel="y",
         title=f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps)",
     )
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    return save(fig, out, "forecast")
+    return finish(fig, ax, out, "forecast", legend={"fontsize": 7, "ncol": 2})
 
 
 def horizon_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, 4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, run) in enumerate(runs.items()):
         err = np.abs(_kept(run, run.forecast) - run.truth)
-        _band(ax, np.arange(1, run.cfg.horizon + 1), err, 25, 75, colors[i], _label(name, run), "IQR over seeds")
+        _band(
+            ax,
+            np.arange(1, run.cfg.horizon + 1),
+            err,
+            25,
+            75,
+            COLORS[i % len(COLORS)],
+            _label(name, run),
+            "IQR over seeds",
+        )
     ax.set(xlabel="steps ahead (closed loop)", ylabel="|forecast - truth|", title="Forecast error against horizon")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return save(fig, out, "horizon_error")
+    return finish(fig, ax, out, "horizon_error", legend={"fontsize": 8})
 
 
 def rmse_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
@@ -128,15 +151,19 @@ def rmse_figure(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     names = list(runs)
     values = [_kept(run, forecast_rmse(run)) for run in runs.values()]
     ax.boxplot(values, tick_labels=names, showfliers=False, widths=0.5)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         jitter = rng.uniform(-0.12, 0.12, len(v))
-        ax.scatter(np.full(len(v), i + 1) + jitter, v, s=14, alpha=0.7, color=colors[i], label=_label(name, runs[name]))
+        ax.scatter(
+            np.full(len(v), i + 1) + jitter,
+            v,
+            s=14,
+            alpha=0.7,
+            color=COLORS[i % len(COLORS)],
+            label=_label(name, runs[name]),
+        )
     ax.plot([], [], color="tab:orange", label="box: median and IQR, whiskers 1.5 IQR")
     ax.set(xlabel="model", ylabel="forecast RMSE", title="Forecast RMSE per seed (one point per seed)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    return save(fig, out, "forecast_rmse")
+    return finish(fig, ax, out, "forecast_rmse", legend={"fontsize": 8}, grid={"alpha": 0.3, "axis": "y"})
 
 
 def seed_figure(runs: dict[str, ModelRun], out: Path, seed: int = 0) -> list[Path]:
