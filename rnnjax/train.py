@@ -216,9 +216,9 @@ def host_state(state: TrainState, n_seeds: int) -> TrainState:
     return jax.tree.map(lambda a: np.asarray(a)[:n_seeds], state)
 
 
-def device_state(host: TrainState, mesh, n_padded: int) -> TrainState:
-    """`host_state` back on the devices, padded as `sharding.pad_seeds` pads (by repeats)."""
-    rows = np.resize(np.arange(len(host.epoch)), n_padded)
+def device_state(host: TrainState, mesh) -> TrainState:
+    """`host_state` back on the devices, padded with repeated rows as the seeds are padded."""
+    rows = sharding.pad_seeds(np.arange(len(host.epoch)), mesh.size)
     state = jax.tree.map(lambda a: np.asarray(a)[rows], host)
     return sharding.shard_seeds(state._replace(key=jax.random.wrap_key_data(state.key)), mesh)
 
@@ -248,7 +248,7 @@ def train_chunked(
         state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
         history, done, before_s = None, 0, 0.0
     else:
-        state = device_state(resume.state, mesh, len(padded))
+        state = device_state(resume.state, mesh)
         history, done, before_s = resume.history, resume.epoch, resume.train_s
 
     lengths = chunk_lengths(cfg.epochs - done, chunk)
