@@ -28,6 +28,7 @@ class Config:
     hidden: int = 40
     init: str = "keras"  # initialiser scheme: "keras" or "flax"
     hoist_input: bool = False  # x W + b for all steps before the time scan; same numbers, speed differs
+    unroll: int = 0  # time steps per scan iteration; 0: per backend (model.default_unroll); same maths
     # training
     lr: float = 0.01
     batch_size: int = 10
@@ -114,6 +115,7 @@ def _validate(cfg: Config):
     _check_choice(cfg, "cell", CELLS)
     _check_int(cfg, "hidden", 1)
     _check_choice(cfg, "init", SCHEMES)
+    _check_int(cfg, "unroll", 0)
     _check_float(cfg, "lr", positive=True)
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)

@@ -62,9 +62,17 @@ class Regressor(nn.Module):
         return carry, self.head(h_H)
 
 
+def default_unroll(window: int, backend: str | None = None) -> int:
+    """Time steps per scan iteration, as measured per backend (README, Speed). On CPU one
+    step per iteration is fastest (unroll 20: 2.5x slower); on a GPU the scan's per-iteration
+    overhead dominates and unrolling the whole window is fastest (H200, 1024 seeds: 1.6x)."""
+    return window if (backend or jax.default_backend()) == "gpu" else 1
+
+
 def make_model(cfg: Config) -> Regressor:
     cell = make_cell(cfg.cell, cfg.hidden, cfg.init)
-    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, hoist_input=cfg.hoist_input)
+    unroll = cfg.unroll or default_unroll(cfg.window)
+    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll, hoist_input=cfg.hoist_input)
 
 
 def init_params(model: Regressor, key: jax.Array, window: int) -> dict:

@@ -36,6 +36,7 @@ BAD = [
     ({"shuffle": "yes"}, "shuffle='yes'"),
     ({"series": "square"}, "series='square'"),
     ({"hoist_input": 1}, "hoist_input=1"),
+    ({"unroll": -1}, "unroll=-1"),
 ]
 
 

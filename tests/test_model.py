@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnjax.config import Config
-from rnnjax.model import Regressor, init_params, make_model, summary
+from rnnjax.model import Regressor, default_unroll, init_params, make_model, summary
 
 SEED_GRU_SUMMARY = """\
 gru (KerasGRUCell)           (None, 20, 40)            5160
@@ -57,3 +57,15 @@ def test_hoisting_the_input_projection_changes_no_number_that_matters():
     cfg = Config(hidden=6, epochs=3, seeds=2)
     a, b = train.train(cfg), train.train(cfg.replace(hoist_input=True))
     np.testing.assert_allclose(a.history.loss, b.history.loss, rtol=1e-5)
+
+
+def test_unrolling_the_time_scan_changes_no_number_that_matters():
+    from rnnjax import train
+
+    cfg = Config(hidden=6, epochs=3, seeds=2)
+    loss = train.train(cfg).history.loss
+    assert make_model(cfg).unroll == default_unroll(cfg.window) == 1  # on CPU
+    assert default_unroll(20, "gpu") == 20
+    for unroll in (4, cfg.window):
+        assert make_model(cfg.replace(unroll=unroll)).unroll == unroll
+        np.testing.assert_allclose(train.train(cfg.replace(unroll=unroll)).history.loss, loss, rtol=1e-5)
