@@ -31,6 +31,7 @@ class Config:
     unroll: int = 0  # time steps per scan iteration; 0: per backend (model.default_unroll); same maths
     # training
     lr: float = 0.01
+    momentum: float = 0.0  # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
     batch_size: int = 10
     epochs: int = 1000
     shuffle: bool = True
@@ -117,6 +118,9 @@ def _validate(cfg: Config):
     _check_choice(cfg, "init", SCHEMES)
     _check_int(cfg, "unroll", 0)
     _check_float(cfg, "lr", positive=True)
+    _check_float(cfg, "momentum")
+    if not 0.0 <= cfg.momentum < 1.0:
+        _refuse("momentum", cfg.momentum, "must be at least 0 and less than 1")
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)
     for field in ("shuffle", "hoist_input"):

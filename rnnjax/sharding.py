@@ -27,3 +27,8 @@ def pad_seeds(seeds: np.ndarray, n_devices: int) -> np.ndarray:
 def shard_seeds(tree, mesh: Mesh):
     """Place every leaf with its leading (seeds) axis split over the mesh."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(AXIS)))
+
+
+def replicate(tree, mesh: Mesh):
+    """Place every leaf whole on every device of the mesh (data all runs share)."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))

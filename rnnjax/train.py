@@ -85,16 +85,37 @@ def epoch_batches(cfg: Config, windows: data_lib.Windows, order) -> Batch:
     return Batch(x.reshape(*shape, *x.shape[1:]), y.reshape(*shape, *y.shape[1:]), real.reshape(shape).astype(x.dtype))
 
 
+class Hyper(NamedTuple):
+    """The optimiser's scalar hyperparameters of one run (arrays of them, vmapped, in a grid)."""
+
+    lr: Any
+    momentum: Any  # None: plain SGD, no momentum trace in the state
+
+
+def make_optimizer(hyper: Hyper) -> optax.GradientTransformation:
+    """SGD whose hyperparameters live in its state (optax.inject_hyperparams), so that runs
+    with different values are one vmapped program. Without momentum it computes what
+    optax.sgd(lr) does; a momentum trace (even at momentum 0) is a params-sized buffer more."""
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=hyper.lr, momentum=hyper.momentum)
+
+
+def _hyper(cfg: Config, momentum: bool) -> Hyper:
+    return Hyper(cfg.lr, cfg.momentum if momentum else None)
+
+
 class Trainer(NamedTuple):
-    """One seed's training as pure functions; vmap them over seeds."""
+    """One run's training as pure functions; vmap them over runs (seeds, grid points)."""
 
-    init: Callable[[Any, jax.Array], TrainState]  # (params, key) -> state at epoch 0
-    epochs: Callable[[TrainState, int], tuple[TrainState, History]]  # run n epochs from a state
+    init: Callable[..., TrainState]  # (params, key[, Hyper]) -> state at epoch 0
+    epochs: Callable[[TrainState, data_lib.Windows, int], tuple[TrainState, History]]  # n epochs on these windows
 
 
-def make_trainer(cfg: Config, model: Regressor, windows: data_lib.Windows) -> Trainer:
-    """SGD on the masked minibatch MSE; an epoch is a lax.scan over its minibatches."""
-    optimizer = optax.sgd(cfg.lr)
+def make_trainer(cfg: Config, model: Regressor, momentum: bool | None = None) -> Trainer:
+    """SGD on the masked minibatch MSE; an epoch is a lax.scan over its minibatches. The
+    learning rate and momentum are read from each run's optimiser state; `momentum` says
+    whether the runs have a momentum trace (default: cfg.momentum > 0)."""
+    momentum = cfg.momentum > 0 if momentum is None else momentum
+    optimizer = make_optimizer(_hyper(cfg, momentum))
     loss_and_grad = jax.value_and_grad(partial(batch_loss, model))
 
     def minibatch(state: StepState, batch: Batch):
@@ -102,7 +123,7 @@ def make_trainer(cfg: Config, model: Regressor, windows: data_lib.Windows) -> Tr
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         return StepState(optax.apply_updates(state.params, updates), opt_state), loss * jnp.sum(batch.mask_B)
 
-    def epoch(state: TrainState, _):
+    def epoch(windows: data_lib.Windows, state: TrainState, _):
         key, k_order = jax.random.split(state.key)
         order = jax.random.permutation(k_order, cfg.n_train) if cfg.shuffle else jnp.arange(cfg.n_train)
         steps, loss_sums = jax.lax.scan(
@@ -124,25 +145,61 @@ def make_trainer(cfg: Config, model: Regressor, windows: data_lib.Windows) -> Tr
         history = History(jnp.where(live, loss, jnp.nan), jnp.where(live, val, jnp.nan))
         return TrainState(params, opt_state, key, epoch, diverged_epoch), history
 
-    def init(params, key) -> TrainState:
+    def init(params, key, hyper: Hyper | None = None) -> TrainState:
         zero = jnp.zeros((), jnp.int32)
-        return TrainState(params, optimizer.init(params), key, zero, zero)
+        opt_state = make_optimizer(hyper or _hyper(cfg, momentum)).init(params)
+        return TrainState(params, opt_state, key, zero, zero)
 
-    def epochs(state: TrainState, n: int) -> tuple[TrainState, History]:
-        return jax.lax.scan(epoch, state, None, length=n)
+    def epochs(state: TrainState, windows: data_lib.Windows, n: int) -> tuple[TrainState, History]:
+        return jax.lax.scan(partial(epoch, windows), state, None, length=n)
 
     return Trainer(init, epochs)
 
 
 def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
     """fit(params, key) -> TrainResult for one seed: cfg.epochs epochs in one lax.scan."""
-    trainer = make_trainer(cfg, model, windows)
+    trainer = make_trainer(cfg, model)
 
     def fit(params, key) -> TrainResult:
-        state, history = trainer.epochs(trainer.init(params, key), cfg.epochs)
+        state, history = trainer.epochs(trainer.init(params, key), windows, cfg.epochs)
         return TrainResult(state.params, history, state.diverged_epoch)
 
     return fit
+
+
+class Runs(NamedTuple):
+    """What differs between the runs trained in one program: one entry per run, [R] arrays.
+    Runs that share a seed index start from the same parameters and shuffle the same way,
+    whatever their hyperparameters (common random numbers for comparisons across a grid)."""
+
+    seed: np.ndarray  # seed index i: keys from fold_in(key(cfg.seed), i)
+    lr: np.ndarray
+    momentum: np.ndarray
+    tau: np.ndarray  # the series' decay: each run trains on its own series' windows
+
+    @property
+    def count(self) -> int:
+        return len(self.seed)
+
+    def take(self, idx) -> "Runs":
+        return Runs(*(np.asarray(a)[idx] for a in self))
+
+
+def seed_runs(cfg: Config, seeds=None) -> Runs:
+    """Seed indices `seeds` (default 0..cfg.seeds-1), every one with the config's values."""
+    seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
+    full = partial(np.full, len(seeds))
+    return Runs(seeds, full(cfg.lr), full(cfg.momentum), full(cfg.tau))
+
+
+def run_windows(cfg: Config, tau_R: np.ndarray) -> tuple[data_lib.Windows, int | None]:
+    """(windows, vmap axis): one shared set (axis None) when every run has the same tau,
+    else each run's own, stacked on a leading axis (0)."""
+    taus = np.unique(tau_R)
+    if len(taus) == 1:
+        return data_lib.split(cfg.replace(tau=float(taus[0]))), None
+    per_tau = {float(t): data_lib.split(cfg.replace(tau=float(t))) for t in taus}
+    return jax.tree.map(lambda *a: np.stack(a), *(per_tau[float(t)] for t in tau_R)), 0
 
 
 def seed_keys(cfg: Config, seeds=None) -> tuple[jax.Array, jax.Array]:
@@ -158,10 +215,10 @@ def init_seeds(cfg: Config, init_keys: jax.Array):
     return jax.jit(jax.vmap(lambda k: init_params(model, k, cfg.window)))(init_keys)
 
 
-def train(cfg: Config, seeds=None, devices=None) -> TrainResult:
-    """Train cfg.seeds seeds (or the seed indices given) at once, in one program, sharded
-    over `devices` (default: all local devices); leaves gain a leading seed axis."""
-    return train_chunked(cfg, cfg.epochs, seeds=seeds, devices=devices).result
+def train(cfg: Config, seeds=None, devices=None, runs: Runs | None = None) -> TrainResult:
+    """Train cfg.seeds seeds (or the seed indices given, or `runs`) at once, in one program,
+    sharded over `devices` (default: all local devices); leaves gain a leading run axis."""
+    return train_chunked(cfg, cfg.epochs, seeds=seeds, devices=devices, runs=runs).result
 
 
 def _cat_epochs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -201,7 +258,7 @@ class Progress(NamedTuple):
 def state_structure(cfg: Config):
     """The pytree structure of one seed's TrainState (for restoring saved leaves)."""
     model = make_model(cfg)
-    trainer = make_trainer(cfg, model, data_lib.split(cfg))
+    trainer = make_trainer(cfg, model)
 
     def one_seed():
         key = jax.random.key(0)
@@ -224,7 +281,13 @@ def device_state(host: TrainState, mesh) -> TrainState:
 
 
 def train_chunked(
-    cfg: Config, chunk: int, on_chunk=None, seeds=None, devices=None, resume: Progress | None = None
+    cfg: Config,
+    chunk: int,
+    on_chunk=None,
+    seeds=None,
+    devices=None,
+    resume: Progress | None = None,
+    runs: Runs | None = None,
 ) -> ChunkedTraining:
     """`train`, run as jit-compiled chunks of `chunk` epochs so that progress can be shown
     and saved.
@@ -236,15 +299,21 @@ def train_chunked(
     `devices` (default: all local devices), padded to a multiple of their count; the padding
     is dropped from every output.
     """
-    seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
+    runs = seed_runs(cfg, seeds) if runs is None else runs
     mesh = sharding.seed_mesh(devices)
-    padded = sharding.pad_seeds(seeds, mesh.size)
-    trainer = make_trainer(cfg, make_model(cfg), data_lib.split(cfg))
+    padded = runs.take(sharding.pad_seeds(np.arange(runs.count), mesh.size))
+    momentum = bool(np.any(padded.momentum > 0))
+    trainer = make_trainer(cfg, make_model(cfg), momentum)
+    windows, windows_axis = run_windows(cfg, padded.tau)
+    windows = (sharding.shard_seeds if windows_axis == 0 else sharding.replicate)(windows, mesh)
     if resume is None:
-        init_keys, fit_keys = seed_keys(cfg, padded)
+        init_keys, fit_keys = seed_keys(cfg, padded.seed)
+        hyper = Hyper(
+            jnp.asarray(padded.lr, jnp.float32), jnp.asarray(padded.momentum, jnp.float32) if momentum else None
+        )
         # initialised outside the sharded program: an orthogonal init (QR through LAPACK)
         # inside a program sharded over CPU host devices has been seen to hang
-        state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys)
+        state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys, hyper)
         state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
         history, done, before_s = None, 0, 0.0
     else:
@@ -254,19 +323,21 @@ def train_chunked(
     lengths = chunk_lengths(cfg.epochs - done, chunk)
     t0 = time.perf_counter()
     programs = {
-        n: jax.jit(jax.vmap(partial(trainer.epochs, n=n)), donate_argnums=0).lower(state).compile()
+        n: jax.jit(jax.vmap(partial(trainer.epochs, n=n), in_axes=(0, windows_axis)), donate_argnums=0)
+        .lower(state, windows)
+        .compile()
         for n in set(lengths)
     }
     t1 = time.perf_counter()
     for n in lengths:
-        state, part = programs[n](state)
-        part = jax.tree.map(lambda a: np.asarray(a)[: len(seeds)], part)  # waits for the chunk
+        state, part = programs[n](state, windows)
+        part = jax.tree.map(lambda a: np.asarray(a)[: runs.count], part)  # waits for the chunk
         history = part if history is None else jax.tree.map(_cat_epochs, history, part)
         done += n
         if on_chunk is not None:
-            on_chunk(Progress(done, history, host_state(state, len(seeds)), before_s + time.perf_counter() - t1))
+            on_chunk(Progress(done, history, host_state(state, runs.count), before_s + time.perf_counter() - t1))
     t2 = time.perf_counter()
-    params = jax.tree.map(lambda a: a[: len(seeds)], state.params)
-    diverged_epoch = np.asarray(state.diverged_epoch)[: len(seeds)]
+    params = jax.tree.map(lambda a: a[: runs.count], state.params)
+    diverged_epoch = np.asarray(state.diverged_epoch)[: runs.count]
     program_mb = max((_program_mb(p) for p in programs.values()), default=0.0)
     return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, before_s + t2 - t1, program_mb)

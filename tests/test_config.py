@@ -37,6 +37,8 @@ BAD = [
     ({"series": "square"}, "series='square'"),
     ({"hoist_input": 1}, "hoist_input=1"),
     ({"unroll": -1}, "unroll=-1"),
+    ({"momentum": 1.0}, "momentum=1.0"),
+    ({"momentum": -0.1}, "momentum=-0.1"),
 ]
 
 
