@@ -193,3 +193,73 @@ FIGURES = (series_figure, loss_figure, forecast_figure, horizon_figure, rmse_fig
 
 def all_figures(runs: dict[str, ModelRun], out: Path) -> list[Path]:
     return [path for figure in FIGURES for path in figure(runs, out)]
+
+
+SWEEP_LABELS = {"forecast_rmse": "forecast RMSE", "final_val_loss": "final validation loss (MSE)"}
+
+
+def _log_spaced(values) -> bool:
+    """Log-x for positive values spanning at least a factor of 10."""
+    v = np.asarray(values, dtype=float)
+    return bool(np.all(v > 0) and v.max() / v.min() >= 10)
+
+
+def sweep_figure(summary: dict, out: Path) -> list[Path]:
+    """Median and bootstrap 95% CI of the median against the swept value, per model (and per
+    value of any other swept field). Diverged seeds are left out and counted; a point whose
+    seeds all diverged is drawn as an x at the top of the panel."""
+    swept = summary["swept"] or ["lr"]
+    x_field, others = swept[0], swept[1:]
+    metrics = list(SWEEP_LABELS)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5))
+    for ax, metric in zip(axes, metrics, strict=True):
+        line = 0
+        for name, model in summary["models"].items():
+            groups: dict[tuple, list[dict]] = {}
+            for p in model["points"]:
+                groups.setdefault(tuple(p[f] for f in others), []).append(p)
+            for key, points in groups.items():
+                color = COLORS[line % len(COLORS)]
+                line += 1
+                label = name + "".join(f", {f}={v:g}" for f, v in zip(others, key, strict=True))
+                points = sorted(points, key=lambda p: p[x_field])
+                live = [p for p in points if p[metric]["median"] is not None]
+                x = [p[x_field] for p in live]
+                med = [p[metric]["median"] for p in live]
+                ci = np.array([p[metric]["median_ci95"] or [p[metric]["median"]] * 2 for p in live]).reshape(-1, 2)
+                n = points[0]["seeds"]
+                ax.plot(x, med, marker="o", color=color, label=f"{label}: median of {n} seeds")
+                ax.fill_between(x, ci[:, 0], ci[:, 1], color=color, alpha=0.2, lw=0, label=f"{label}: 95% CI")
+                for p in points:
+                    if p[metric]["median"] is None:
+                        ax.plot(p[x_field], 0.97, "x", ms=10, mew=2, color=color, transform=ax.get_xaxis_transform())
+                        ax.annotate(
+                            "all diverged",
+                            (p[x_field], 0.93),
+                            xycoords=("data", "axes fraction"),
+                            ha="center",
+                            fontsize=7,
+                            color=color,
+                        )
+                    elif p["diverged"]:
+                        ax.annotate(
+                            f"{p['diverged']}/{n} diverged",
+                            (p[x_field], p[metric]["median"]),
+                            textcoords="offset points",
+                            xytext=(0, 6),
+                            ha="center",
+                            fontsize=7,
+                            color=color,
+                        )
+        ax.plot([], [], "x", color="gray", label="all seeds diverged")
+        xs = [p[x_field] for m in summary["models"].values() for p in m["points"]]
+        ax.set(xlabel=x_field, ylabel=SWEEP_LABELS[metric], yscale="log", xscale="log" if _log_spaced(xs) else "linear")
+        ax.set_title(f"{SWEEP_LABELS[metric]} against {x_field}", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(
+        "Band: percentile bootstrap 95% CI of the median over seeds; diverged seeds left out and counted",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return save(fig, out, "sweep")

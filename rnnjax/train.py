@@ -246,6 +246,21 @@ def _program_mb(compiled) -> float:
     return (total - stats.alias_size_in_bytes) / 2**20
 
 
+def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
+    """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
+    compiled but not run: sizes automatic chunks of runs on a GPU."""
+    model = make_model(cfg)
+    trainer = make_trainer(cfg, model, momentum)
+
+    def one_run():
+        key = jax.random.key(0)
+        return trainer.init(init_params(model, key, cfg.window), key)
+
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), jax.eval_shape(one_run))
+    program = jax.jit(jax.vmap(partial(trainer.epochs, n=epochs), in_axes=(0, None)))
+    return _program_mb(program.lower(state, data_lib.split(cfg)).compile())
+
+
 class Progress(NamedTuple):
     """What `train_chunked` reports after each chunk; enough to resume from."""
 

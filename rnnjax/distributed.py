@@ -1,0 +1,64 @@
+"""Several processes (hosts) with jax.distributed: each trains a contiguous block of the
+runs on its own devices, then the blocks are gathered (multihost_utils.process_allgather)
+so that process 0 can write the run folder. The runs never talk to each other, so no
+training program spans processes, and the numbers are those of one process.
+
+Launch: under SLURM (srun) or Open MPI (mpirun) jax.distributed finds its peers itself;
+elsewhere give every process --coordinator HOST:PORT --num-processes N --process-id I.
+"""
+
+import os
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+
+def cluster_launched() -> bool:
+    """True under a SLURM job step or an Open MPI launch of more than one process."""
+    for var in ("SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"):
+        count = os.environ.get(var, "")
+        if count.isdigit() and int(count) > 1:
+            return True
+    return False
+
+
+def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None):
+    """jax.distributed.initialize with the explicit settings, or from the cluster's
+    environment, or not at all (one process). Call before anything runs on a device."""
+    if coordinator is None and not cluster_launched():
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # gathers between CPU processes
+    if coordinator is None:
+        jax.distributed.initialize()
+    else:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+
+
+def block(n: int, index: int | None = None, count: int | None = None) -> tuple[int, int]:
+    """[start, stop) of process `index`'s share of n runs: equal contiguous blocks, the last
+    one shorter (or empty)."""
+    index = jax.process_index() if index is None else index
+    count = jax.process_count() if count is None else count
+    size = -(-n // count)
+    return min(n, index * size), min(n, (index + 1) * size)
+
+
+def gather(tree, n: int):
+    """Every process's block of a pytree of [block, ...] NumPy arrays, concatenated in
+    process order into [n, ...]; with one process, `tree` itself."""
+    if jax.process_count() == 1:
+        return tree
+    size = -(-n // jax.process_count())
+
+    def pad(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.zeros((size - len(a), *a.shape[1:]), a.dtype)])
+
+    whole = multihost_utils.process_allgather(jax.tree.map(pad, tree), tiled=True)
+    return jax.tree.map(lambda a: np.asarray(a)[:n], whole)
+
+
+def is_writer() -> bool:
+    """Process 0 writes the run folder; the others only train."""
+    return jax.process_index() == 0
