@@ -18,13 +18,18 @@ import rnnjax  # noqa: F401  before jax: one XLA host device per core on CPU
 import jax  # no backend starts until first use, after distributed.initialize
 
 # isort: on
-import numpy as np
 from tqdm import tqdm
 
 from rnnjax import cli, distributed, io, runtime, sweep, sweep_outputs
 from rnnjax.config import Config, ConfigError
 
-GRID_FLAGS = {"lr": "learning rates", "momentum": "SGD momentum values", "tau": "the series' decay constants"}
+GRID_FLAGS = {
+    "hidden": "hidden sizes (one program each)",
+    "window": "window lengths (one program each)",
+    "lr": "learning rates",
+    "momentum": "SGD momentum values",
+    "tau": "the series' decay constants",
+}
 
 
 def _float_list(text: str) -> list[float]:
@@ -34,14 +39,23 @@ def _float_list(text: str) -> list[float]:
     return values
 
 
+def _int_list(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",")]
+    if len(set(values)) != len(values):
+        raise ValueError(text)
+    return values
+
+
 _float_list.__name__ = "comma-separated list of distinct finite numbers"
+_int_list.__name__ = "comma-separated list of distinct integers"
 
 
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="gru,lstm", help="comma-separated registered cells")
     for field, what in GRID_FLAGS.items():
-        parser.add_argument(f"--{field}", type=_float_list, default=None, help=f"{what} (default: Config's)")
+        kind = _int_list if field in sweep.SEPARATE else _float_list
+        parser.add_argument(f"--{field}", type=kind, default=None, help=f"{what} (default: Config's)")
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
@@ -99,25 +113,14 @@ def setup(args):
 
 def train_model(name: str, cfg: Config, grid: sweep.Grid, seed_chunk, writer: bool):
     """Train this process's block of the model's runs, then gather every process's block."""
-    runs = sweep.grid_runs(grid, cfg.seeds)
-    start, stop = distributed.block(runs.count)
-    total = (stop - start) * cfg.epochs
+    n_runs = len(grid.points) * cfg.seeds
+    start, stop = distributed.block(n_runs)
+    desc = f"{name}: runs {start}-{stop} of {n_runs}"
     with tqdm(
-        total=total, desc=f"{name}: {runs.count} runs", unit="run-epoch", file=sys.stderr, disable=not writer
+        total=(stop - start) * cfg.epochs, desc=desc, unit="run-epoch", file=sys.stderr, disable=not writer
     ) as bar:
-        if stop > start:
-            mine, timing = sweep.train_runs(
-                cfg, runs.take(np.arange(start, stop)), seed_chunk, on_chunk=lambda done: bar.update(done - bar.n)
-            )
-        else:  # more processes than blocks of runs: this one only takes part in the gather
-            mine = sweep.RunOutputs(
-                np.zeros((0, cfg.epochs), np.float32),
-                np.zeros((0, cfg.epochs), np.float32),
-                np.zeros(0, np.int32),
-                np.zeros((0, cfg.horizon), np.float32),
-            )
-            timing = sweep.Timing(0.0, 0.0, 0.0)
-    return distributed.gather(mine, runs.count), timing
+        mine, timing = sweep.train_grid(cfg, grid, cfg.seeds, start, stop, seed_chunk, lambda n: bar.update(n - bar.n))
+    return distributed.gather(mine, n_runs), timing
 
 
 def main(argv=None):

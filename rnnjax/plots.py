@@ -209,7 +209,8 @@ def sweep_figure(summary: dict, out: Path) -> list[Path]:
     value of any other swept field). Diverged seeds are left out and counted; a point whose
     seeds all diverged is drawn as an x at the top of the panel."""
     swept = summary["swept"] or ["lr"]
-    x_field, others = swept[0], swept[1:]
+    x_field = next((f for f in swept if f in ("lr", "momentum", "tau")), swept[0])  # a vmapped knob if any
+    others = [f for f in swept if f != x_field]
     metrics = list(SWEEP_LABELS)
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5))
     for ax, metric in zip(axes, metrics, strict=True):

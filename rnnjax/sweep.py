@@ -1,9 +1,9 @@
 """Hyperparameter sweeps: a grid of scalar knobs (learning rate, momentum, tau) x seeds,
 per model, trained as one vmapped program (or in chunks of runs), then rolled out.
 
-Scalar knobs vary inside one compiled program (train.Runs); shape-changing knobs (hidden
-size, window, cell) are separate programs, one per model config. A new grid knob is a
-Config field added to GRID_FIELDS and to train.Runs.
+Scalar knobs (VMAPPED) vary inside one compiled program (train.Runs); shape-changing knobs
+(SEPARATE: hidden size, window; and the cell, one model each) get one program per value. A
+new scalar knob is a Config field added to VMAPPED and to train.Runs.
 """
 
 import itertools
@@ -20,7 +20,9 @@ from rnnjax.config import Config
 from rnnjax.experiment import ModelRun, Timing, default_chunk
 from rnnjax.model import count_params, init_params, make_model
 
-GRID_FIELDS = ("lr", "momentum", "tau")
+VMAPPED = ("lr", "momentum", "tau")
+SEPARATE = ("hidden", "window")
+GRID_FIELDS = SEPARATE + VMAPPED  # points are ordered so that each shape's points are contiguous
 FREE_MEMORY_USED = 0.8  # share of a GPU's free memory an automatic chunk of runs may take
 
 
@@ -43,8 +45,12 @@ def grid_runs(grid: Grid, seeds: int) -> train_lib.Runs:
     """Point-major runs: run g * seeds + s is seed s at grid point g."""
     point = np.repeat(np.arange(len(grid.points)), seeds)
     seed = np.tile(np.arange(seeds), len(grid.points))
-    values = {f: np.array([grid.points[g][f] for g in point], dtype=np.float64) for f in GRID_FIELDS}
+    values = {f: np.array([grid.points[g][f] for g in point], dtype=np.float64) for f in VMAPPED}
     return train_lib.Runs(seed=seed, **values)
+
+
+def shape_of(point: dict) -> dict:
+    return {f: point[f] for f in SEPARATE}
 
 
 class RunOutputs(NamedTuple):
@@ -131,13 +137,52 @@ def train_runs(cfg: Config, runs: train_lib.Runs, seed_chunk: int | None = None,
     return concat(parts), Timing(compile_s, train_s, forecast_s)
 
 
+def no_outputs(cfg: Config) -> RunOutputs:
+    """The outputs of zero runs (a process with no share of the runs)."""
+    zeros = np.zeros((0, cfg.epochs), np.float32)
+    return RunOutputs(zeros, zeros.copy(), np.zeros(0, np.int32), np.zeros((0, cfg.horizon), np.float32))
+
+
+def train_grid(
+    cfg: Config, grid: Grid, seeds: int, start: int = 0, stop: int | None = None, seed_chunk=None, on_chunk=None
+):
+    """(RunOutputs, Timing) of runs [start, stop) of grid_runs(grid, seeds) (default: all):
+    one train_runs per stretch of runs that share a shape. `on_chunk(run_epochs_done)`."""
+    runs = grid_runs(grid, seeds)
+    stop = runs.count if stop is None else stop
+    shapes = [tuple(shape_of(p).values()) for p in grid.points]
+    parts, timings, first = [no_outputs(cfg)], [], start
+    while first < stop:
+        shape = shapes[first // seeds]
+        last = first
+        while last < stop and shapes[last // seeds] == shape:
+            last += 1
+
+        def progress(done, before=(first - start) * cfg.epochs):
+            if on_chunk is not None:
+                on_chunk(before + done)
+
+        out, timing = train_runs(
+            cfg.replace(**dict(zip(SEPARATE, shape, strict=True))),
+            runs.take(np.arange(first, last)),
+            seed_chunk,
+            on_chunk=progress,
+        )
+        parts.append(out)
+        timings.append(timing)
+        first = last
+    return concat(parts), Timing(*(sum(t) for t in zip(*timings, strict=True))) if timings else Timing(0.0, 0.0, 0.0)
+
+
 def model_runs(cfg: Config, grid: Grid, seeds: int, outputs: RunOutputs, timing: Timing) -> list[ModelRun]:
     """One ModelRun per grid point (its seeds), for the metrics and statistics of one model."""
-    n_params = count_params(jax.eval_shape(lambda: init_params(make_model(cfg), jax.random.key(0), cfg.window)))
     runs = []
     for g, point in enumerate(grid.points):
         mine = outputs.take(np.arange(g * seeds, (g + 1) * seeds))
         point_cfg = cfg.replace(**point, seeds=seeds)
+        n_params = count_params(
+            jax.eval_shape(lambda c=point_cfg: init_params(make_model(c), jax.random.key(0), c.window))
+        )
         context, truth = data_lib.forecast_truth(point_cfg)
         runs.append(
             ModelRun(

@@ -25,6 +25,7 @@ def point_summary(run: ModelRun, point: dict) -> dict:
     of the median; diverged seeds are counted, never averaged."""
     out = point | {
         "seeds": run.cfg.seeds,
+        "params": run.params,
         "diverged": int(run.diverged.sum()),
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
     }
@@ -44,7 +45,6 @@ def summarize(model_runs: dict[str, list[ModelRun]], grid: Grid, timings: dict[s
         run_epochs = len(runs) * cfg.seeds * cfg.epochs
         models[name] = {
             "cell": cfg.cell,
-            "params": runs[0].params,
             "points": points,
             "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
             "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},

@@ -24,7 +24,7 @@ SWEEP_ARGS = ["--lr", "0.01,1.0", "--seeds", "3", "--epochs", "12", "--hidden", 
 def test_grid_is_the_product_of_the_values_given():
     grid = sweep.make_grid(TINY, {"lr": [0.01, 0.1], "momentum": [0.0, 0.9]})
     assert grid.swept == ("lr", "momentum") and len(grid.points) == 4
-    assert grid.points[1] == {"lr": 0.01, "momentum": 0.9, "tau": TINY.tau}
+    assert grid.points[1] == {"hidden": 6, "window": 20, "lr": 0.01, "momentum": 0.9, "tau": TINY.tau}
     runs = sweep.grid_runs(grid, seeds=3)
     assert runs.count == 12
     np.testing.assert_array_equal(runs.seed, [0, 1, 2] * 4)
@@ -50,9 +50,27 @@ def test_chunks_of_runs_give_the_numbers_of_one_program():
     chunked, _ = sweep.train_runs(TINY, runs, seed_chunk=5)  # 12 runs: 5 + 5 + 2 (padded to 5)
     assert whole.loss.shape == (12, 4) and whole.forecast.shape == (12, TINY.horizon)
     for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # forecasts near 0: float rounding
     # the rollouts start from each tau's own series
     assert not np.allclose(whole.forecast[0], whole.forecast[9])
+
+
+def test_shape_knobs_are_separate_programs_and_blocks_are_slices_of_the_whole():
+    grid = sweep.make_grid(TINY, {"hidden": [4, 6], "lr": [0.01, 0.05]})
+    assert grid.swept == ("hidden", "lr") and [p["hidden"] for p in grid.points] == [4, 4, 6, 6]
+    seeds = 2
+    whole, timing = sweep.train_grid(TINY, grid, seeds)
+    assert whole.loss.shape == (8, TINY.epochs) and timing.train_s > 0
+    runs = sweep.grid_runs(grid, seeds)
+    alone, _ = sweep.train_runs(TINY.replace(hidden=6), runs.take(np.arange(4, 8)))
+    np.testing.assert_allclose(whole.loss[4:], alone.loss, rtol=1e-6)
+    block, _ = sweep.train_grid(TINY, grid, seeds, start=3, stop=6)  # across the two shapes
+    for a, b in zip(block, whole.take(np.arange(3, 6)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # forecasts near 0: float rounding
+    empty, _ = sweep.train_grid(TINY, grid, seeds, start=8, stop=8)
+    assert empty.loss.shape == (0, TINY.epochs) and empty.forecast.shape == (0, TINY.horizon)
+    rows = sweep.model_runs(TINY, grid, seeds, whole, timing)
+    assert [r.cfg.hidden for r in rows] == [4, 4, 6, 6] and rows[0].params < rows[2].params
 
 
 def test_processes_share_the_runs_in_contiguous_blocks():
@@ -124,7 +142,7 @@ def test_the_sweep_writes_its_run_folder(one_process):
         assert point["diverged"] == len(diverged) and point["forecast_rmse"]["n"] == 3 - len(diverged)
     history = np.load(out / "history.npz")
     assert history["gru_loss"].shape == (2, 3, 12)
-    assert "gru lr=0.01, momentum=0, tau=5: forecast RMSE median" in stdout
+    assert "gru hidden=8, window=20, lr=0.01, momentum=0, tau=5: forecast RMSE median" in stdout
 
 
 def test_two_processes_give_the_numbers_of_one(one_process, tmp_path):
@@ -170,6 +188,8 @@ BAD = [
     (["--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
     (["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"], "--process-id 2"),
     (["--models", "gru,gru"], "--models"),
+    (["--hidden", "8,0"], "hidden=0"),
+    (["--window", "20,x"], "--window"),
     (["--models", "gru,transformer"], "cell='transformer'"),
 ]
 
