@@ -83,7 +83,7 @@ def resumed_run(args):
     return out, configs, command
 
 
-def train_model(name, cfg, out, chunk):
+def train_model(name, cfg, out, chunk, ctrl_c):
     """One model, from its checkpoint if there is one, saving a checkpoint after every chunk."""
     path = out / "checkpoints" / f"{name}.ckpt"
     resume = None
@@ -99,6 +99,7 @@ def train_model(name, cfg, out, chunk):
 
         def progress(p):
             checkpoint.save(path, cfg, p)
+            ctrl_c.check()
             bar.update(p.epoch - bar.n)
             last = p.history.loss[:, -1]
             finite = last[np.isfinite(last)]
@@ -116,14 +117,16 @@ def main(argv=None):
 
     start = time.perf_counter()
     runs = {}
+    ctrl_c = cli.CtrlC()
     try:
         for name, cfg in configs.items():
             print(summary(cfg, name))
-            runs[name] = train_model(name, cfg, out, args.chunk)
+            runs[name] = train_model(name, cfg, out, args.chunk, ctrl_c)
             t = runs[name].timing
             print(
                 f"{name}: compile {t.compile_s:.1f} s, train {t.train_s:.1f} s ({t.seed_epochs_per_s(cfg):.0f} seed-epochs/s)"
             )
+        ctrl_c.check()
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import math
+import signal
 import sys
 from typing import NoReturn
 
@@ -21,6 +22,25 @@ class Parser(argparse.ArgumentParser):
 def fail(message: str) -> NoReturn:
     print(message, file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+class CtrlC:
+    """Ctrl-C noted by a handler and raised as KeyboardInterrupt at the next `check()` (after
+    a chunk's checkpoint), never inside library code that might swallow it (a finaliser
+    running when the signal lands); a second Ctrl-C raises at once."""
+
+    def __init__(self):
+        self.pressed = False
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self):
+        if self.pressed:
+            raise KeyboardInterrupt
 
 
 def _finite_float(text: str) -> float:
