@@ -8,7 +8,6 @@ python experiments/sweep.py --lr 0.01,0.1 --coordinator host0:12355 --num-proces
 """
 
 import math
-import os
 import shlex
 import sys
 import time
@@ -87,16 +86,6 @@ def check_processes(args):
         cli.fail(f"error: --process-id {args.process_id} is not allowed: must be from 0 to {args.num_processes - 1}")
 
 
-def process_id(args) -> int:
-    """This process's index, known before jax.distributed starts (to pick the writer)."""
-    if args.process_id is not None:
-        return args.process_id
-    for var in ("SLURM_PROCID", "OMPI_COMM_WORLD_RANK"):
-        if distributed.cluster_launched() and os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
-
-
 def setup(args):
     """Configs and grid, validated before anything compiles."""
     names = args.models.split(",")
@@ -127,7 +116,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     configs, grid = setup(args)
-    writer = process_id(args) == 0
+    writer = distributed.process_id_before_start(args.process_id) == 0
     out = None
     if writer:
         try:

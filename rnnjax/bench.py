@@ -44,7 +44,7 @@ def naive_seed_epochs_per_s(cfg: Config, epochs: int) -> float:
     model = make_model(cfg)
     windows = data_lib.split(cfg)
     params = init_params(model, jax.random.key(cfg.seed), cfg.window)
-    optimizer = optax.sgd(cfg.lr)
+    optimizer = optax.sgd(cfg.lr, cfg.momentum or None)  # the same updates as rnnjax's
     opt_state = optimizer.init(params)
 
     @jax.jit

@@ -23,6 +23,18 @@ def cluster_launched() -> bool:
     return False
 
 
+def process_id_before_start(process_id: int | None = None) -> int:
+    """This process's index before jax.distributed starts (to choose the writer early): the
+    explicit id, else the cluster's rank, else 0."""
+    if process_id is not None:
+        return process_id
+    if cluster_launched():
+        for var in ("SLURM_PROCID", "OMPI_COMM_WORLD_RANK"):
+            if os.environ.get(var, "").isdigit():
+                return int(os.environ[var])
+    return 0
+
+
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None):
     """jax.distributed.initialize with the explicit settings, or from the cluster's
     environment, or not at all (one process). Call before anything runs on a device."""

@@ -12,6 +12,7 @@ import numpy as np
 from rnnjax import data as data_lib
 from rnnjax.experiment import ModelRun
 from rnnjax.metrics import forecast_rmse
+from rnnjax.sweep import VMAPPED
 
 FORMATS = ("png", "svg")
 FAINT_SEEDS = 5
@@ -209,7 +210,7 @@ def sweep_figure(summary: dict, out: Path) -> list[Path]:
     value of any other swept field). Diverged seeds are left out and counted; a point whose
     seeds all diverged is drawn as an x at the top of the panel."""
     swept = summary["swept"] or ["lr"]
-    x_field = next((f for f in swept if f in ("lr", "momentum", "tau")), swept[0])  # a vmapped knob if any
+    x_field = next((f for f in swept if f in VMAPPED), swept[0])  # a vmapped knob if there is one
     others = [f for f in swept if f != x_field]
     metrics = list(SWEEP_LABELS)
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5))

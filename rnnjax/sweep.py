@@ -94,8 +94,7 @@ def auto_chunk(cfg: Config, runs: train_lib.Runs, devices, probe: int = 64) -> i
     free = free_device_bytes(devices)
     if free is None:
         return runs.count
-    momentum = bool(np.any(runs.momentum > 0))
-    per_run = train_lib.program_mb(cfg, probe, default_chunk(cfg.epochs), momentum) * 2**20 / probe
+    per_run = train_lib.program_mb(cfg, probe, default_chunk(cfg.epochs), runs.has_momentum) * 2**20 / probe
     return chunk_size(per_run * len(devices), free * len(devices), runs.count, len(devices))
 
 
@@ -150,8 +149,8 @@ def train_grid(
     one train_runs per stretch of runs that share a shape. `on_chunk(run_epochs_done)`."""
     runs = grid_runs(grid, seeds)
     stop = runs.count if stop is None else stop
-    shapes = [tuple(shape_of(p).values()) for p in grid.points]
-    parts, timings, first = [no_outputs(cfg)], [], start
+    shapes = [shape_of(p) for p in grid.points]
+    parts, timings, first = [no_outputs(cfg)], [Timing(0.0, 0.0, 0.0)], start
     while first < stop:
         shape = shapes[first // seeds]
         last = first
@@ -162,16 +161,11 @@ def train_grid(
             if on_chunk is not None:
                 on_chunk(before + done)
 
-        out, timing = train_runs(
-            cfg.replace(**dict(zip(SEPARATE, shape, strict=True))),
-            runs.take(np.arange(first, last)),
-            seed_chunk,
-            on_chunk=progress,
-        )
+        out, timing = train_runs(cfg.replace(**shape), runs.take(np.arange(first, last)), seed_chunk, on_chunk=progress)
         parts.append(out)
         timings.append(timing)
         first = last
-    return concat(parts), Timing(*(sum(t) for t in zip(*timings, strict=True))) if timings else Timing(0.0, 0.0, 0.0)
+    return concat(parts), Timing(*(sum(t) for t in zip(*timings, strict=True)))
 
 
 def model_runs(cfg: Config, grid: Grid, seeds: int, outputs: RunOutputs, timing: Timing) -> list[ModelRun]:

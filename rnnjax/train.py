@@ -184,6 +184,16 @@ class Runs(NamedTuple):
     def take(self, idx) -> "Runs":
         return Runs(*(np.asarray(a)[idx] for a in self))
 
+    @property
+    def has_momentum(self) -> bool:
+        """Whether the runs need a momentum trace in their optimiser state."""
+        return bool(np.any(self.momentum > 0))
+
+    def hyper(self) -> Hyper:
+        """The optimiser's hyperparameters, [R] float32 arrays (no momentum: None)."""
+        momentum = jnp.asarray(self.momentum, jnp.float32) if self.has_momentum else None
+        return Hyper(jnp.asarray(self.lr, jnp.float32), momentum)
+
 
 def seed_runs(cfg: Config, seeds=None) -> Runs:
     """Seed indices `seeds` (default 0..cfg.seeds-1), every one with the config's values."""
@@ -246,17 +256,23 @@ def _program_mb(compiled) -> float:
     return (total - stats.alias_size_in_bytes) / 2**20
 
 
-def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
-    """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
-    compiled but not run: sizes automatic chunks of runs on a GPU."""
+def _state_shape(cfg: Config, trainer: Trainer):
+    """One run's TrainState as ShapeDtypeStructs, traced without computing anything."""
     model = make_model(cfg)
-    trainer = make_trainer(cfg, model, momentum)
 
     def one_run():
         key = jax.random.key(0)
         return trainer.init(init_params(model, key, cfg.window), key)
 
-    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), jax.eval_shape(one_run))
+    return jax.eval_shape(one_run)
+
+
+def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
+    """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
+    compiled but not run: sizes automatic chunks of runs on a GPU."""
+    trainer = make_trainer(cfg, make_model(cfg), momentum)
+    one = _state_shape(cfg, trainer)
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), one)
     program = jax.jit(jax.vmap(partial(trainer.epochs, n=epochs), in_axes=(0, None)))
     return _program_mb(program.lower(state, data_lib.split(cfg)).compile())
 
@@ -272,14 +288,7 @@ class Progress(NamedTuple):
 
 def state_structure(cfg: Config):
     """The pytree structure of one seed's TrainState (for restoring saved leaves)."""
-    model = make_model(cfg)
-    trainer = make_trainer(cfg, model)
-
-    def one_seed():
-        key = jax.random.key(0)
-        return trainer.init(init_params(model, key, cfg.window), key)
-
-    return jax.tree.structure(jax.eval_shape(one_seed))
+    return jax.tree.structure(_state_shape(cfg, make_trainer(cfg, make_model(cfg))))
 
 
 def host_state(state: TrainState, n_seeds: int) -> TrainState:
@@ -317,18 +326,14 @@ def train_chunked(
     runs = seed_runs(cfg, seeds) if runs is None else runs
     mesh = sharding.seed_mesh(devices)
     padded = runs.take(sharding.pad_seeds(np.arange(runs.count), mesh.size))
-    momentum = bool(np.any(padded.momentum > 0))
-    trainer = make_trainer(cfg, make_model(cfg), momentum)
+    trainer = make_trainer(cfg, make_model(cfg), padded.has_momentum)
     windows, windows_axis = run_windows(cfg, padded.tau)
     windows = (sharding.shard_seeds if windows_axis == 0 else sharding.replicate)(windows, mesh)
     if resume is None:
         init_keys, fit_keys = seed_keys(cfg, padded.seed)
-        hyper = Hyper(
-            jnp.asarray(padded.lr, jnp.float32), jnp.asarray(padded.momentum, jnp.float32) if momentum else None
-        )
         # initialised outside the sharded program: an orthogonal init (QR through LAPACK)
         # inside a program sharded over CPU host devices has been seen to hang
-        state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys, hyper)
+        state = jax.jit(jax.vmap(trainer.init))(init_seeds(cfg, init_keys), fit_keys, padded.hyper())
         state = sharding.shard_seeds(jax.block_until_ready(state), mesh)
         history, done, before_s = None, 0, 0.0
     else:
