@@ -13,7 +13,8 @@ import jax
 # isort: on
 import numpy as np
 
-from rnnjax import bench, cli, io
+from rnnjax.scaling import bench
+from rnnjax.study import cli, folders
 
 
 def _int_list(text: str) -> list[int]:
@@ -44,8 +45,8 @@ def main(argv=None):
         cli.fail(f"error: --devices {max(args.devices)} is not allowed: this process has {n_local} devices")
     configs = {m: cli.config_from_args(args, cell=m, epochs=args.epochs, seeds=1) for m in args.models.split(",")}
     try:
-        out = io.make_run_dir(args.out)
-    except io.RunDirError as err:
+        out = folders.make_run_dir(args.out)
+    except folders.RunDirError as err:
         cli.fail(f"error: {err}")
 
     device_kind = jax.devices()[0].device_kind
@@ -66,13 +67,13 @@ def main(argv=None):
                     f"({row['ratio_to_naive']:.1f}x naive), program {m.program_mb:.1f} MB, rollout {m.rollout_s:.2f} s",
                     flush=True,
                 )
-    io.write_csv(out / "benchmark.csv", rows)
+    folders.write_csv(out / "benchmark.csv", rows)
     plot(rows, out)
     print(f"wrote {out / 'benchmark.csv'} and {out / 'scaling.png'}")
 
 
 def plot(rows, out):
-    from rnnjax import plots  # matplotlib only when needed
+    from rnnjax.study import plots  # matplotlib only when needed
 
     fig, ax = plots.plt.subplots(figsize=(7, 4.5))
     colors = plots.COLORS

@@ -4,18 +4,14 @@ python experiments/gru_vs_lstm.py --seeds 16 --epochs 1000 --out runs/mine
 python experiments/gru_vs_lstm.py --resume runs/mine    # after a kill or Ctrl-C
 """
 
-import dataclasses
-import shlex
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
+from rnnjax.scaling import runtime
+from rnnjax.study import cli, folders, outputs
+from rnnjax.study.grid import Study, make_grid
 
-from rnnjax import checkpoint, cli, experiment, io, outputs, runtime
-from rnnjax.config import Config
-from rnnjax.model import summary
+SCRIPT = "experiments/gru_vs_lstm.py"
 
 
 def parse(argv):
@@ -47,103 +43,34 @@ def new_run(args, argv):
     if len(set(names)) != len(names):
         cli.fail(f"error: --models {args.models!r} names a model twice")
     configs = {name: cli.config_from_args(args, cell=name) for name in names}
-    try:
-        out = io.make_run_dir(args.out)
-    except io.RunDirError as err:
-        cli.fail(f"error: {err}")
-    command = shlex.join(["python", "experiments/gru_vs_lstm.py", *argv])
-    outputs.write_config(out, configs, command)
-    return out, configs, command
-
-
-def resumed_run(args):
-    """The folder's own configs; flags given beside --resume must agree with them."""
-    if args.out is not None:
-        cli.fail("error: --resume and --out cannot be used together: a run resumes in its own folder")
-    out = Path(args.resume)
-    if not out.is_dir():
-        cli.fail(f"error: --resume {args.resume!r} is not a folder")
-    try:
-        configs, command = outputs.read_configs(out)
-    except io.RunDirError as err:
-        cli.fail(f"error: --resume {err}")
-    if (out / "report.md").exists():
-        cli.fail(f"error: --resume {args.resume!r} is a finished run (report.md exists); nothing to resume")
-    if args.models is not None and args.models.split(",") != list(configs):
-        cli.fail(f"error: --models {args.models!r} differs from the run's models {','.join(configs)!r}")
-    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Config)}
-    saved = next(iter(configs.values()))
-    differ = [
-        f"{k} ({v!r} here, {getattr(saved, k)!r} in the run)"
-        for k, v in given.items()
-        if v is not None and v != getattr(saved, k)
-    ]
-    if differ:
-        cli.fail(f"error: --resume with a different config: {'; '.join(differ)}")
-    return out, configs, command
-
-
-def train_model(name, cfg, out, chunk, ctrl_c):
-    """One model, from its checkpoint if there is one, saving a checkpoint after every chunk."""
-    path = out / "checkpoints" / f"{name}.ckpt"
-    resume = None
-    if path.exists():
-        try:
-            resume = checkpoint.load(path, cfg)
-        except checkpoint.CheckpointError as err:
-            cli.fail(f"error: {err}")
-    path.parent.mkdir(exist_ok=True)
-    with tqdm(total=cfg.epochs, desc=f"{name} x {cfg.seeds} seeds", unit="epoch", file=sys.stderr) as bar:
-        if resume is not None:
-            bar.update(resume.epoch)
-
-        def progress(p):
-            checkpoint.save(path, cfg, p)
-            ctrl_c.check()
-            bar.update(p.epoch - bar.n)
-            last = p.history.loss[:, -1]
-            finite = last[np.isfinite(last)]
-            bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
-
-        return experiment.run(cfg, chunk, progress, resume)
+    study = Study(configs, make_grid(next(iter(configs.values()))))
+    out = cli.new_folder(args.out)
+    rec = outputs.record("experiment", study, cli.command(SCRIPT, argv), chunk=args.chunk, processes=1)
+    folders.write_json(out / "config.json", rec)
+    return out, rec
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    out, configs, command = resumed_run(args) if args.resume else new_run(args, argv)
+    out, rec = cli.resume_folder(args, "experiment") if args.resume else new_run(args, argv)
     if not args.no_compile_cache:
         runtime.enable_compilation_cache()
 
     start = time.perf_counter()
-    runs = {}
-    ctrl_c = cli.CtrlC()
-    try:
-        for name, cfg in configs.items():
-            print(summary(cfg, name))
-            runs[name] = train_model(name, cfg, out, args.chunk, ctrl_c)
-            t = runs[name].timing
-            print(
-                f"{name}: compile {t.compile_s:.1f} s, train {t.train_s:.1f} s ({t.seed_epochs_per_s(cfg):.0f} seed-epochs/s)"
-            )
-        ctrl_c.check()
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
-            f"resume with: python experiments/gru_vs_lstm.py --resume {shlex.quote(str(out))}",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
-
-    result = outputs.write_run(out, runs, command, time.perf_counter() - start)
-    for name, m in result["models"].items():
+    study = outputs.study_of(rec)
+    chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
+    results = cli.run_study(study, out, chunk, None, SCRIPT, summaries=True)
+    summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start)
+    for name, m in summary["models"].items():
         print(
             f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "
-            f"final val_loss {m['final_val_loss']['median']:.3g}, forecast RMSE {m['forecast_rmse']['median']:.3g}"
+            f"final val_loss {cli.fmt(m['final_val_loss']['median'])}, "
+            f"forecast RMSE {cli.fmt(m['forecast_rmse']['median'])}"
         )
-    for claim in result["claims"]:
+    for claim in summary["claims"]:
         print(f"- {claim['claim']} {claim['verdict']}.")
-    print(f"run folder: {out}  (report.md, summary.json, metrics.csv, figures, checkpoints/)")
+    print(f"run folder: {out}  (report.md, summary.json, metrics.csv, params.npz, figures, checkpoints/)")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,30 @@
-"""A hyperparameter sweep: learning rate, momentum and tau grids x seeds, per model, each
-model's grid one vmapped program over every local device, optionally over several processes.
+"""A hyperparameter sweep: learning rate, momentum, tau, hidden size and window grids x seeds,
+per model, each model's grid one vmapped program per shape over every local device,
+optionally over several processes; checkpointed, and resumable with --resume.
 
 python experiments/sweep.py --lr 0.003,0.01,0.03,0.1 --seeds 32 --models gru,lstm
 python experiments/sweep.py --lr 0.01,0.1 --momentum 0,0.9 --seeds 8 --epochs 200 --out runs/mom
+python experiments/sweep.py --resume runs/mom    # after a kill or Ctrl-C
 # two hosts (or two processes on one): the same command on each, with its own --process-id
 python experiments/sweep.py --lr 0.01,0.1 --coordinator host0:12355 --num-processes 2 --process-id 0
 """
 
 import math
-import shlex
 import sys
 import time
+from pathlib import Path
 
 # isort: off
 import rnnjax  # noqa: F401  before jax: one XLA host device per core on CPU
 import jax  # no backend starts until first use, after distributed.initialize
 
 # isort: on
-from tqdm import tqdm
+from rnnjax.core.config import ConfigError
+from rnnjax.scaling import distributed, runtime
+from rnnjax.study import cli, folders, outputs
+from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
 
-from rnnjax import cli, distributed, io, runtime, sweep, sweep_outputs
-from rnnjax.config import Config, ConfigError
-
+SCRIPT = "experiments/sweep.py"
 GRID_FLAGS = {
     "hidden": "hidden sizes (one program each)",
     "window": "window lengths (one program each)",
@@ -51,13 +54,17 @@ _int_list.__name__ = "comma-separated list of distinct integers"
 
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="gru,lstm", help="comma-separated registered cells")
+    parser.add_argument("--models", default=None, help="comma-separated registered cells (default gru,lstm)")
     for field, what in GRID_FLAGS.items():
-        kind = _int_list if field in sweep.SEPARATE else _float_list
+        kind = _int_list if field in SEPARATE else _float_list
         parser.add_argument(f"--{field}", type=kind, default=None, help=f"{what} (default: Config's)")
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
+    parser.add_argument("--resume", default=None, help="continue the killed or interrupted sweep in this folder")
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=None, help="epochs per compiled chunk and checkpoint (default: epochs/20, <= 50)"
     )
     parser.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for several processes")
     parser.add_argument("--num-processes", type=int, default=None)
@@ -65,8 +72,10 @@ def parse(argv):
     parser.add_argument("--no-compile-cache", action="store_true", help="do not use JAX's persistent compilation cache")
     cli.add_config_flags(parser, skip=("cell", *GRID_FLAGS))
     args = parser.parse_args(argv)
-    if args.seed_chunk is not None and args.seed_chunk < 1:
-        cli.fail(f"error: --seed-chunk {args.seed_chunk} is not allowed: must be an integer >= 1")
+    for flag in ("seed_chunk", "chunk"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            cli.fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
     check_processes(args)
     return args
 
@@ -86,74 +95,58 @@ def check_processes(args):
         cli.fail(f"error: --process-id {args.process_id} is not allowed: must be from 0 to {args.num_processes - 1}")
 
 
-def setup(args):
+def new_study(args) -> Study:
     """Configs and grid, validated before anything compiles."""
-    names = args.models.split(",")
+    names = (args.models or "gru,lstm").split(",")
     if len(set(names)) != len(names) or not all(names):
         cli.fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
     first = {f: getattr(args, f)[0] for f in GRID_FLAGS if getattr(args, f) is not None}  # the grid's own values
     configs = {name: cli.config_from_args(args, cell=name, **first) for name in names}
     try:
-        grid = sweep.make_grid(next(iter(configs.values())), {f: getattr(args, f) for f in GRID_FLAGS})
+        grid = make_grid(next(iter(configs.values())), {f: getattr(args, f) for f in GRID_FLAGS})
     except ConfigError as err:
         cli.fail(f"error: {err}")
-    return configs, grid
-
-
-def train_model(name: str, cfg: Config, grid: sweep.Grid, seed_chunk, writer: bool):
-    """Train this process's block of the model's runs, then gather every process's block."""
-    n_runs = len(grid.points) * cfg.seeds
-    start, stop = distributed.block(n_runs)
-    desc = f"{name}: runs {start}-{stop} of {n_runs}"
-    with tqdm(
-        total=(stop - start) * cfg.epochs, desc=desc, unit="run-epoch", file=sys.stderr, disable=not writer
-    ) as bar:
-        mine, timing = sweep.train_grid(cfg, grid, cfg.seeds, start, stop, seed_chunk, lambda n: bar.update(n - bar.n))
-    return distributed.gather(mine, n_runs), timing
+    return Study(configs, grid)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    configs, grid = setup(args)
+    processes = args.num_processes or distributed.cluster_size()
+    if processes > 1 and args.out is None and args.resume is None:
+        cli.fail("error: a sweep over several processes needs --out: the same folder on every process")
     writer = distributed.process_id_before_start(args.process_id) == 0
-    out = None
-    if writer:
-        try:
-            out = io.make_run_dir(args.out)
-        except io.RunDirError as err:
-            cli.fail(f"error: {err}")
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    if args.resume:
+        out, rec = cli.resume_folder(args, "sweep", grid_flags=tuple(GRID_FLAGS))
+        if rec["processes"] != processes:
+            cli.fail(
+                f"error: --resume {args.resume!r} ran as {rec['processes']} process(es), not {processes}: resume it "
+                "with the same --num-processes (each process's checkpoints hold its own block of runs)"
+            )
+        study = outputs.study_of(rec)
+    else:
+        study = new_study(args)
+        out = cli.new_folder(args.out) if writer else Path(args.out or "")
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)  # before JAX's backend starts
     if not args.no_compile_cache:
         runtime.enable_compilation_cache()
+    if not args.resume:
+        devices = [str(d) for d in jax.local_devices()]
+        extra = {"chunk": args.chunk, "seed_chunk": args.seed_chunk, "processes": processes, "local_devices": devices}
+        rec = outputs.record("sweep", study, cli.command(SCRIPT, argv), **extra)
+        if writer:
+            folders.write_json(out / "config.json", rec)
 
-    command = shlex.join(["python", "experiments/sweep.py", *argv])
-    record = {
-        "command": command,
-        "models": io.config_record(configs),
-        "grid": grid.points,
-        "swept": list(grid.swept),
-        "processes": jax.process_count(),
-        "local_devices": [str(d) for d in jax.local_devices()],
-    }
-    if writer:
-        io.write_json(out / "config.json", record | {"environment": io.environment()})
     start = time.perf_counter()
-    model_runs, timings = {}, {}
-    for name, cfg in configs.items():
-        outputs, timings[name] = train_model(name, cfg, grid, args.seed_chunk, writer)
-        model_runs[name] = sweep.model_runs(cfg, grid, cfg.seeds, outputs, timings[name])
+    chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
+    results = cli.run_study(study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer)
     if not writer:
         return
-    summary = sweep_outputs.write_sweep(out, model_runs, grid, timings, record)
-    io.write_json(
-        out / "config.json", record | {"environment": io.environment(), "wall_s": time.perf_counter() - start}
-    )
+    summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)
     for name, model in summary["models"].items():
         for p in model["points"]:
-            values = ", ".join(f"{f}={p[f]:g}" for f in sweep.GRID_FIELDS)
-            m = p["forecast_rmse"]
-            rmse = "n/a" if m["median"] is None else f"{m['median']:.3g}"
+            values = ", ".join(f"{f}={p[f]:g}" for f in GRID_FIELDS)
+            rmse = cli.fmt(p["forecast_rmse"]["median"])
             print(f"{name} {values}: forecast RMSE median {rmse}, {p['diverged']}/{p['seeds']} diverged")
     print(f"wrote {out}")
 

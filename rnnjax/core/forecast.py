@@ -1,0 +1,78 @@
+"""Closed-loop rollouts as a lax.scan of one step.
+
+"window" mode is the seed notebook's protocol: each step predicts the next value from the
+last `window` values with a fresh zero state (as Keras `predict` does), O(window) per step.
+"carry" mode warms the state up on the context once and then feeds each prediction back
+into the cell, keeping its state, O(1) per step.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnjax.core import data as data_lib
+from rnnjax.core.config import Config
+from rnnjax.core.model import Regressor, make_model
+
+
+class CarryRollout(NamedTuple):
+    carry: Any  # the cell's state after the inputs so far
+    y_O: jax.Array  # the prediction for the next value
+
+
+def _window_rollout(model: Regressor, params, context_T, horizon: int, teacher_N):
+    def step(window_T, teacher_t):
+        y_next = model.apply({"params": params}, window_T[:, None])[-1, 0]
+        fed = y_next if teacher_t is None else teacher_t
+        return jnp.append(window_T[1:], fed), y_next
+
+    return jax.lax.scan(step, context_T, teacher_N, length=horizon)[1]
+
+
+def _carry_rollout(model: Regressor, params, context_T, horizon: int, teacher_N):
+    variables = {"params": params}
+    carry0 = model.apply(variables, 1, method=Regressor.zero_carry)
+    carry, y_Tx1 = model.apply(variables, carry0, context_T[:, None], method=Regressor.encode)
+
+    def step(state: CarryRollout, teacher_t):
+        fed = state.y_O if teacher_t is None else teacher_t[None]
+        carry, y_O = model.apply(variables, state.carry, fed, method=Regressor.step)
+        return CarryRollout(carry, y_O), state.y_O[0]
+
+    return jax.lax.scan(step, CarryRollout(carry, y_Tx1[-1]), teacher_N, length=horizon)[1]
+
+
+ROLLOUTS = {"window": _window_rollout, "carry": _carry_rollout}
+
+
+def rollout(model: Regressor, params, context_T, horizon: int, mode: str = "window", teacher_N=None):
+    """`horizon` one-step predictions following `context_T`: [horizon].
+
+    Closed loop by default: each prediction is fed back as the next input. With
+    `teacher_N` (the true next values, [horizon]) the truth is fed instead (teacher forcing).
+    """
+    return ROLLOUTS[mode](model, params, jnp.asarray(context_T), horizon, teacher_N)
+
+
+def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: str = "window"):
+    """Closed-loop forecasts of every seed's parameters: [seeds, horizon], one jit."""
+    fn = jax.vmap(lambda p: rollout(model, p, context_T, horizon, mode))
+    return jax.jit(fn)(params_S)
+
+
+def forecast(cfg: Config, params_R, tau_R=None) -> np.ndarray:
+    """cfg's closed-loop forecast (cfg.forecast_mode, cfg.horizon steps) for every run's
+    parameters, [runs, horizon], each from its own series' context: the config's, or run r's
+    tau_R[r] where the runs' series differ."""
+    n_runs = len(jax.tree.leaves(params_R)[0])
+    tau_R = np.full(n_runs, cfg.tau) if tau_R is None else np.asarray(tau_R)
+    model = make_model(cfg)
+    out = np.empty((n_runs, cfg.horizon), np.float32)
+    for tau in np.unique(tau_R):
+        idx = np.flatnonzero(tau_R == tau)
+        context, _ = data_lib.forecast_truth(cfg.replace(tau=float(tau)))
+        mine = params_R if len(idx) == n_runs else jax.tree.map(lambda a, i=idx: a[i], params_R)
+        out[idx] = np.asarray(forecast_seeds(model, mine, context, cfg.horizon, cfg.forecast_mode))
+    return out

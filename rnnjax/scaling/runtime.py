@@ -1,0 +1,77 @@
+"""Process-level setup: host devices for every core, the compilation cache, the seed mesh.
+
+`use_all_cores()` runs when rnnjax is imported, before or after jax, as long as JAX has not
+computed anything yet. One XLA CPU computation of this size keeps one core busy, so on CPU
+the seeds axis is sharded over one host device per core. RNNJAX_HOST_DEVICES=N sets the
+count (1 turns sharding off); an XLA_FLAGS that already names a count is left alone.
+"""
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+HOST_DEVICES_ENV = "RNNJAX_HOST_DEVICES"
+CACHE_ENV = "RNNJAX_COMPILATION_CACHE"  # a folder, or 0 to turn the cache off
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def use_all_cores() -> int | None:
+    """Ask XLA for one CPU host device per usable core; returns the count set, or None.
+
+    Before jax is imported this goes through XLA_FLAGS; after, through the
+    `jax_num_cpu_devices` option, which works until JAX's first computation. Where the CPU
+    backend is already running with fewer devices, a warning says so once, with the fix.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DEVICE_COUNT_FLAG in flags:
+        return None
+    wanted = os.environ.get(HOST_DEVICES_ENV, "").strip()
+    count = int(wanted) if wanted.isdigit() and int(wanted) > 0 else usable_cores()
+    if count <= 1:
+        return count
+    if "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
+        return count
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # the backends have started
+        running = len(jax.devices("cpu"))
+        if running < count and jax.default_backend() == "cpu":
+            warnings.warn(
+                f"rnnjax: JAX was already running on {running} CPU device(s), so rnnjax uses {running} of "
+                f"{count} cores; import rnnjax before the first JAX computation, or set "
+                f"XLA_FLAGS={DEVICE_COUNT_FLAG}={count}",
+                stacklevel=2,
+            )
+        return None
+    return count
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "rnnjax" / "jax"
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | None:
+    """JAX's persistent compilation cache, so a second run of the same program does not
+    recompile. RNNJAX_COMPILATION_CACHE=0 turns it off; =DIR puts it elsewhere."""
+    import jax
+
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting == "0":
+        return None
+    folder = Path(path or setting or default_cache_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return folder

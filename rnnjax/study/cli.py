@@ -1,0 +1,207 @@
+"""The command line of a study: flags made from the Config fields, one-line errors and exit
+status 2, new and resumed run folders, progress bars and Ctrl-C."""
+
+import argparse
+import dataclasses
+import math
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+from tqdm import tqdm
+
+from rnnjax.core.config import Config, ConfigError
+from rnnjax.study import folders, outputs
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{self.prog}: error: {message}")
+
+
+def fail(message: str) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+class CtrlC:
+    """Ctrl-C noted by a handler and raised as KeyboardInterrupt at the next `check()` (after
+    a chunk's checkpoint), never inside library code that might swallow it (a finaliser
+    running when the signal lands); a second Ctrl-C raises at once."""
+
+    def __init__(self):
+        self.pressed = False
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)  # ValueError becomes argparse's "invalid value" message
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(text)
+    return lowered in ("true", "1", "yes")
+
+
+_finite_float.__name__ = "finite number"  # argparse names the type in its message
+_bool.__name__ = "true/false"
+_PARSERS = {int: int, float: _finite_float, str: str, bool: _bool}
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One `--field-name` flag per Config field (default: the Config default)."""
+    defaults = Config()
+    for field in dataclasses.fields(Config):
+        if field.name in skip:
+            continue
+        kind = type(getattr(defaults, field.name))
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=_PARSERS[kind],
+            default=None,
+            metavar=kind.__name__.upper(),
+            help=f"default {getattr(defaults, field.name)!r}",
+        )
+
+
+def config_from_args(args: argparse.Namespace, **fixed) -> Config:
+    """The Config the flags ask for, or exit 2 with the validation message."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    try:
+        return Config(**{**given, **fixed})
+    except ConfigError as err:
+        fail(f"error: {err}")
+
+
+def command(script: str, argv: list[str]) -> str:
+    return shlex.join(["python", script, *argv])
+
+
+def new_folder(out_arg: str | None) -> Path:
+    try:
+        return folders.make_run_dir(out_arg)
+    except folders.RunDirError as err:
+        fail(f"error: {err}")
+
+
+def resume_folder(args: argparse.Namespace, kind: str, grid_flags=()) -> tuple[Path, dict]:
+    """The folder and config.json record of a run to resume: a run of this kind, not
+    finished, whose config every flag given beside --resume agrees with."""
+    if args.out is not None:
+        fail("error: --resume and --out cannot be used together: a run resumes in its own folder")
+    out = Path(args.resume)
+    if not out.is_dir():
+        fail(f"error: --resume {args.resume!r} is not a folder")
+    try:
+        rec = outputs.read_record(out)
+    except folders.RunDirError as err:
+        fail(f"error: --resume {err}")
+    if rec["kind"] != kind:
+        fail(
+            f"error: --resume {args.resume!r} was written by a {rec['kind']}, not by this script's {kind}: "
+            "resume it with the script that wrote it"
+        )
+    if rec.get("finished"):
+        fail(f"error: --resume {args.resume!r} is a finished run; nothing to resume")
+    if args.models is not None and args.models.split(",") != list(rec["models"]):
+        fail(f"error: --models {args.models!r} differs from the run's models {','.join(rec['models'])!r}")
+    study = outputs.study_of(rec)
+    saved = next(iter(study.configs.values()))
+    differ = []
+    for f in dataclasses.fields(Config):
+        value = getattr(args, f.name, None)
+        if f.name in grid_flags and value is not None:
+            values = sorted({p[f.name] for p in study.grid.points})
+            if sorted(value) != values:
+                differ.append(f"{f.name} ({','.join(map(str, value))} here, {','.join(map(str, values))} in the run)")
+        elif value is not None and value != getattr(saved, f.name):
+            differ.append(f"{f.name} ({value!r} here, {getattr(saved, f.name)!r} in the run)")
+    if differ:
+        fail(f"error: --resume with a different config: {'; '.join(differ)}")
+    return out, rec
+
+
+class Bars:
+    """The runner's Monitor on a terminal: a progress bar per model (epochs for one block of
+    runs, run-epochs for several), and Ctrl-C raised after each chunk's checkpoint."""
+
+    def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False):
+        self.ctrl_c, self.show, self.summaries = ctrl_c, show, summaries
+        self.bar, self.done = None, {}
+
+    def start_model(self, name, cfg, units, done):
+        if self.summaries:
+            from rnnjax.core.model import summary
+
+            print(summary(cfg, name))
+        self.done = {u: done[u] * (1 if len(units) == 1 else u.count) for u in units}
+        if len(units) == 1:
+            total, unit, desc = cfg.epochs, "epoch", f"{name} x {units[0].count} seeds"
+        else:
+            n = sum(u.count for u in units)
+            total, unit, desc = n * cfg.epochs, "run-epoch", f"{name}: {n} runs in {len(units)} programs"
+        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not self.show)
+        self.bar.update(sum(self.done.values()))
+
+    def chunk(self, unit, progress):
+        self.ctrl_c.check()
+        self.done[unit] = progress.epoch * (1 if len(self.done) == 1 else unit.count)
+        self.bar.update(sum(self.done.values()) - self.bar.n)
+        last = progress.history.loss[:, -1]
+        finite = last[np.isfinite(last)]
+        self.bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
+
+    def end_model(self, name, cfg, timing):
+        self.bar.close()
+        if self.summaries:
+            rate = timing.seed_epochs_per_s(cfg)
+            print(f"{name}: compile {timing.compile_s:.1f} s, train {timing.train_s:.1f} s ({rate:.0f} seed-epochs/s)")
+
+
+def run_study(study, out: Path, chunk, seed_chunk, script: str, show: bool = True, summaries: bool = False):
+    """The runner over `out`'s checkpoints, with progress bars; Ctrl-C checkpoints the chunk,
+    prints how to resume and exits 130; a damaged checkpoint exits 2 with one line."""
+    from rnnjax.study import checkpoint, runner
+
+    ctrl_c = CtrlC()
+    try:
+        results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
+        ctrl_c.check()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
+            f"resume with: python {script} --resume {shlex.quote(str(out))}",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    except checkpoint.CheckpointError as err:
+        fail(f"error: {err}")
+    return results
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A statistic for the console: 'n/a' where there is none (every seed diverged)."""
+    return "n/a" if x is None else f"{x:.{digits}g}"

@@ -1,0 +1,115 @@
+"""Run folders: created fresh, never overwritten; every file written to a temporary name
+and renamed, so an interrupted run leaves the old file or the new one, never half of one."""
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from rnnjax.core.config import Config
+
+RUNS_ROOT = Path("runs")
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib")
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class RunDirError(ValueError):
+    """A run folder that cannot be used; the message is one line."""
+
+
+def make_run_dir(out: str | os.PathLike | None, root: Path = RUNS_ROOT) -> Path:
+    """`out` if it is new or empty, else a refusal; without `out`, a new time-stamped folder."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, n = root / stamp, 1
+        while path.exists():
+            n += 1
+            path = root / f"{stamp}-{n}"
+    else:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"--out {str(path)!r} is a file: give a new or empty folder")
+        if path.is_dir() and any(path.iterdir()):
+            raise RunDirError(f"--out {str(path)!r} is not empty: give a new or empty folder (nothing is overwritten)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise RunDirError(f"--out {str(path)!r} cannot be written: {err.strerror}") from None
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Atomic write: a temporary file in the same folder, flushed, then renamed over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
+def write_npz(path: Path, **arrays) -> Path:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return write_bytes(path, buf.getvalue())
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def environment() -> dict:
+    """What produced the numbers: versions, backend, devices, PRNG implementation."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "versions": versions,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "prng_impl": str(jax.config.jax_default_prng_impl),
+        "platform": platform.platform(),
+    }
+
+
+def config_record(configs: dict[str, Config]) -> dict:
+    return {name: dataclasses.asdict(cfg) for name, cfg in configs.items()}

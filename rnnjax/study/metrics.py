@@ -1,0 +1,77 @@
+"""Per-seed metrics of a Result: the columns of metrics.csv, the rows of the report, the
+statistics of summary.json, and (those marked `sweep`) the panels of a sweep's figure.
+
+A new metric is one function `Result -> [seeds]` and one entry in METRICS, which says how
+to label it and which way is better; every output reads it from there.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnjax.study.results import Result
+
+
+def final_loss(run: Result) -> np.ndarray:
+    return run.loss[:, -1]
+
+
+def final_val_loss(run: Result) -> np.ndarray:
+    return run.val_loss[:, -1]
+
+
+def best_val_loss(run: Result) -> np.ndarray:
+    """Lowest validation loss over the finite epochs (NaN if none was finite)."""
+    val = np.where(np.isfinite(run.val_loss), run.val_loss, np.inf)
+    best = val.min(axis=1)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def forecast_rmse(run: Result) -> np.ndarray:
+    """RMSE of the closed-loop forecast against the true series, over the whole horizon."""
+    return np.sqrt(np.mean((run.forecast - run.truth) ** 2, axis=1))
+
+
+def amplitude_ratio(run: Result) -> np.ndarray:
+    """std of the forecast over the std of the truth, over the horizon: 1 reproduces the
+    oscillation's size, near 0 is a flat forecast. RMSE alone favours a flat forecast over
+    an oscillating one out of phase; this tells them apart."""
+    return run.forecast.std(axis=1) / run.truth.std()
+
+
+def epochs_to_reach(loss_SxE: np.ndarray, level: float) -> np.ndarray:
+    """First epoch (1-based) whose loss is <= level; epochs + 1 for a seed that never gets there."""
+    reached = loss_SxE <= level
+    return np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, loss_SxE.shape[1] + 1)
+
+
+class Metric(NamedTuple):
+    fn: Callable[[Result], np.ndarray]
+    label: str  # for tables and axes
+    lower_is_better: bool | None  # None: neither (best at some value, e.g. 1)
+    sweep: bool = False  # summarised per grid point and drawn in a sweep's figure
+    log_scale: bool = True  # drawn on a log axis
+
+
+METRICS: dict[str, Metric] = {
+    "final_loss": Metric(final_loss, "final training loss (MSE)", True),
+    "final_val_loss": Metric(final_val_loss, "final validation loss (MSE)", True, sweep=True),
+    "best_val_loss": Metric(best_val_loss, "best validation loss (MSE)", True),
+    "forecast_rmse": Metric(forecast_rmse, "forecast RMSE", True, sweep=True),
+    "amplitude_ratio": Metric(amplitude_ratio, "forecast amplitude / true amplitude", None),
+}
+SWEEP_METRICS = tuple(name for name, m in METRICS.items() if m.sweep)
+
+
+def metric_rows(runs: dict[str, Result]) -> list[dict]:
+    """One row per (model, seed), as written to metrics.csv."""
+    rows = []
+    for name, run in runs.items():
+        values = {metric: m.fn(run) for metric, m in METRICS.items()}
+        diverged = run.diverged
+        for seed in range(run.cfg.seeds):
+            row = {"model": name, "seed": seed, "params": run.n_params}
+            row |= {metric: float(v[seed]) for metric, v in values.items()}
+            rows.append(row | {"diverged": bool(diverged[seed]), "diverged_epoch": int(run.diverged_epoch[seed])})
+    return rows

@@ -1,0 +1,237 @@
+"""What a run folder holds (README: Run folders, Sweeps), written from a study's Results,
+and read back whole by `load_run`.
+
+Both kinds of folder have config.json (written when the run starts, so that it can be
+resumed, and again when it has finished), metrics.csv, history.npz, forecasts.npz and
+params.npz (every run's trained parameters). An experiment adds summary.json with the
+paired comparison and verdicts, report.md and its figures; a sweep adds summary.json per
+grid point and its figure.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnjax.core.config import Config
+from rnnjax.study import folders, metrics, plots, report, stats
+from rnnjax.study.grid import GRID_FIELDS, Grid, Study
+from rnnjax.study.results import Result, Timing
+
+KINDS = ("experiment", "sweep")
+
+
+def record(kind: str, study: Study, command: str, **extra) -> dict:
+    """config.json's content when a run starts: what it is and how to resume it."""
+    return {
+        "kind": kind,
+        "command": command,
+        "models": {name: dataclasses.asdict(cfg) for name, cfg in study.configs.items()},
+        "grid": study.grid.points,
+        "swept": list(study.grid.swept),
+        **extra,
+        "environment": folders.environment(),
+    }
+
+
+def read_record(out: Path) -> dict:
+    """A run folder's config.json, or a RunDirError naming what is wrong with it."""
+    try:
+        rec = json.loads((out / "config.json").read_text())
+        if rec["kind"] not in KINDS:
+            raise ValueError(rec["kind"])
+        study_of(rec)
+        return rec
+    except FileNotFoundError:
+        raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise folders.RunDirError(f"{str(out)!r} has an unreadable config.json ({type(err).__name__})") from None
+
+
+def study_of(rec: dict) -> Study:
+    configs = {name: Config(**fields) for name, fields in rec["models"].items()}
+    return Study(configs, Grid([dict(p) for p in rec["grid"]], tuple(rec["swept"])))
+
+
+def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> None:
+    """config.json, last: wall times, and the mark that the run has finished."""
+    timing = {name: points[0].timing._asdict() for name, points in results.items()}
+    folders.write_json(out / "config.json", rec | {"wall_s": {"total": wall_s} | timing, "finished": True})
+
+
+def _flat(tree, prefix: str) -> dict:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
+    return {prefix: np.asarray(tree)}
+
+
+def _nest(flat: dict) -> dict:
+    tree: dict = {}
+    for path, value in flat.items():
+        node = tree
+        *parents, leaf = path.split("/")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree
+
+
+def write_params(out: Path, results: dict[str, list[Result]]) -> None:
+    """params.npz: `<model>/<grid point>/<layer>/<name>`, each [seeds, ...]."""
+    arrays = {}
+    for name, points in results.items():
+        for g, r in enumerate(points):
+            arrays |= _flat(r.params, f"{name}/{g}")
+    folders.write_npz(out / "params.npz", **arrays)
+
+
+def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
+    """metrics.csv, history.npz, forecasts.npz, params.npz, figures, summary.json,
+    report.md, then config.json; returns the summary."""
+    from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
+
+    runs = {name: points[0] for name, points in results.items()}
+    folders.write_csv(out / "metrics.csv", metrics.metric_rows(runs))
+    histories = {f"{name}_{field}": a for name, r in runs.items() for field, a in r.history._asdict().items()}
+    folders.write_npz(out / "history.npz", **histories)
+    first = next(iter(runs.values()))
+    forecasts = {name: r.forecast for name, r in runs.items()}
+    folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
+    write_params(out, results)
+    figures = [p.name for p in plots.all_figures(runs, out) if p.suffix == ".png"]
+    summary = report.summarize(runs)
+    folders.write_json(out / "summary.json", summary)
+    summaries = {name: keras_summary(r.cfg, name) for name, r in runs.items()}
+    text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"])
+    folders.write_text(out / "report.md", text)
+    finish_record(out, rec, results, wall_s)
+    return summary
+
+
+def sweep_rows(results: dict[str, list[Result]], grid: Grid) -> list[dict]:
+    rows = []
+    for name, points in results.items():
+        for point, run in zip(grid.points, points, strict=True):
+            rows += [{"model": name} | point | row for row in metrics.metric_rows({name: run})]
+    return rows
+
+
+def point_summary(run: Result, point: dict) -> dict:
+    """Per sweep metric: describe() over the seeds that did not diverge, and a bootstrap 95%
+    CI of the median; diverged seeds are counted, never averaged."""
+    out = point | {
+        "seeds": run.cfg.seeds,
+        "params": run.n_params,
+        "diverged": int(run.diverged.sum()),
+        "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
+    }
+    for metric in metrics.SWEEP_METRICS:
+        kept = stats.finite(np.where(run.diverged, np.nan, metrics.METRICS[metric].fn(run)))
+        out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
+    return out
+
+
+def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) -> dict:
+    models = {}
+    for name, runs in results.items():
+        points = [point_summary(run, point) for run, point in zip(runs, grid.points, strict=True)]
+        scored = [p for p in points if p["forecast_rmse"]["median"] is not None]
+        best = min(scored, key=lambda p: p["forecast_rmse"]["median"]) if scored else None
+        cfg, t = runs[0].cfg, runs[0].timing
+        run_epochs = len(runs) * cfg.seeds * cfg.epochs
+        models[name] = {
+            "cell": cfg.cell,
+            "points": points,
+            "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
+            "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
+        }
+    return {
+        "swept": list(grid.swept),
+        "grid": grid.points,
+        "seeds": next(iter(results.values()))[0].cfg.seeds,
+        "processes": processes,
+        "statistics": "median over the seeds that did not diverge, percentile bootstrap 95% CI "
+        f"({stats.RESAMPLES} resamples); diverged seeds are counted per point",
+        "models": models,
+    }
+
+
+def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
+    """metrics.csv, history.npz [points, seeds, epochs], forecasts.npz [points, seeds,
+    horizon], params.npz, summary.json, the figure, then config.json; returns the summary."""
+    grid = study_of(rec).grid
+    folders.write_csv(out / "metrics.csv", sweep_rows(results, grid))
+    histories, forecasts = {}, {}
+    for name, runs in results.items():
+        for field in runs[0].history._fields:
+            histories[f"{name}_{field}"] = np.stack([getattr(r.history, field) for r in runs])
+        forecasts[name] = np.stack([r.forecast for r in runs])
+        forecasts[f"{name}_truth"] = np.stack([r.truth for r in runs])
+    folders.write_npz(out / "history.npz", **histories)
+    folders.write_npz(out / "forecasts.npz", **forecasts)
+    write_params(out, results)
+    summary = sweep_summary(results, grid, rec.get("processes", 1))
+    folders.write_json(out / "summary.json", summary)
+    plots.sweep_figure(summary, out)
+    finish_record(out, rec, results, wall_s)
+    return summary
+
+
+class RunFolder(NamedTuple):
+    """A finished run folder read back: `results[model]` is one Result per grid point (an
+    experiment has one point, so `folder["gru"][0]`)."""
+
+    kind: str
+    study: Study
+    results: dict[str, list[Result]]
+
+    def __getitem__(self, model: str) -> list[Result]:
+        return self.results[model]
+
+
+def load_run(folder: str | Path) -> RunFolder:
+    """Every model of a finished experiment or sweep folder, with its trained parameters,
+    histories, forecasts and divergence, as plain NumPy."""
+    from rnnjax.core import data as data_lib
+    from rnnjax.core.train import History
+
+    out = Path(folder)
+    rec = read_record(out)
+    if not rec.get("finished"):
+        raise folders.RunDirError(f"{str(out)!r} has not finished: resume it first")
+    study = study_of(rec)
+    sweep = rec["kind"] == "sweep"
+    history, forecasts, params = (np.load(out / f) for f in ("history.npz", "forecasts.npz", "params.npz"))
+    flat_params = {key: params[key] for key in params.files}
+    rows = folders.read_csv(out / "metrics.csv")
+    results = {}
+    for name in study.configs:
+        diverged = np.array([int(r["diverged_epoch"]) for r in rows if r["model"] == name]).reshape(-1, study.seeds)
+        timing = Timing(**{k: rec["wall_s"][name][k] for k in Timing._fields})
+        points = []
+        for g, point in enumerate(study.grid.points):
+            cfg = study.configs[name].replace(**{f: point[f] for f in GRID_FIELDS})
+
+            def pick(a, g=g):
+                return a[g] if sweep else a
+
+            hist = History(*(pick(history[f"{name}_{field}"]) for field in History._fields))
+            mine = {k.split("/", 2)[2]: v for k, v in flat_params.items() if k.startswith(f"{name}/{g}/")}
+            context, truth = data_lib.forecast_truth(cfg)
+            points.append(Result(cfg, _nest(mine), hist, diverged[g], pick(forecasts[name]), context, truth, timing))
+        results[name] = points
+    return RunFolder(rec["kind"], study, results)
+
+
+def load_metrics(out: Path) -> dict[str, dict[str, np.ndarray]]:
+    """metrics.csv back as {model: {column: [rows]}}, for checks and later analysis."""
+    rows = folders.read_csv(out / "metrics.csv")
+    models: dict[str, dict[str, list]] = {}
+    for row in rows:
+        cols = models.setdefault(row["model"], {})
+        for key, value in row.items():
+            if key != "model":
+                cols.setdefault(key, []).append(value == "True" if key == "diverged" else float(value))
+    return {m: {k: np.asarray(v) for k, v in cols.items()} for m, cols in models.items()}

@@ -1,0 +1,267 @@
+"""Figures of a run: each labels its axes, has a legend, and says what a band means.
+Diverged seeds are left out of every band and median, and the figures say how many."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rnnjax.core import data as data_lib
+from rnnjax.study.grid import VMAPPED
+from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
+from rnnjax.study.results import Result
+
+FORMATS = ("png", "svg")
+FAINT_SEEDS = 5
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per model
+
+
+def save(fig, out: Path, name: str) -> list[Path]:
+    """Write the figure as PNG and SVG (atomically: temporary name, then rename)."""
+    paths = []
+    for fmt in FORMATS:
+        path = out / f"{name}.{fmt}"
+        tmp = out / f".{name}.tmp.{fmt}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def finish(fig, ax, out: Path, name: str, legend=None, grid=None) -> list[Path]:
+    """Legend, light grid, then `save`."""
+    ax.legend(**(legend or {"fontsize": 8}))
+    ax.grid(**(grid or {"alpha": 0.3}))
+    return save(fig, out, name)
+
+
+def _kept(run: Result, a: np.ndarray) -> np.ndarray:
+    return a[~run.diverged]
+
+
+def _label(name: str, run: Result) -> str:
+    n_div = int(run.diverged.sum())
+    return f"{name} ({run.cfg.seeds - n_div} seeds" + (f", {n_div} diverged left out)" if n_div else ")")
+
+
+def _band(ax, x, values_SxN, lo, hi, color, label, what, ls="-"):
+    """Median line and a [lo, hi] percentile band over seeds."""
+    if len(values_SxN) == 0:
+        return
+    q_lo, med, q_hi = np.percentile(values_SxN, [lo, 50, hi], axis=0)
+    ax.plot(x, med, color=color, ls=ls, label=f"{label}: median")
+    ax.fill_between(x, q_lo, q_hi, color=color, alpha=0.2, lw=0, label=f"{label}: {what}")
+
+
+def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+    cfg = next(iter(runs.values())).cfg
+    y = data_lib.series(cfg)
+    t = np.arange(cfg.n_points)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    # a window's inputs and targets span window + 1 samples
+    train_end, val_start = cfg.n_train + cfg.window, cfg.n_train
+    ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
+    ax.axvspan(
+        val_start,
+        cfg.n_points - 1,
+        color="tab:orange",
+        alpha=0.18,
+        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.n_points - 1}]",
+    )
+    ax.plot(t, y, "k.-", ms=3, lw=0.8, label=f"{cfg.series}, tau={cfg.tau:g}")
+    ax.axvspan(1, cfg.window, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[1..{cfg.window}]")
+    ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
+    return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
+
+
+def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (name, run) in enumerate(runs.items()):
+        epochs = np.arange(1, run.cfg.epochs + 1)
+        label = _label(name, run)
+        _band(ax, epochs, _kept(run, run.loss), 25, 75, COLORS[i % len(COLORS)], f"{label} train", "IQR over seeds")
+        _band(
+            ax,
+            epochs,
+            _kept(run, run.val_loss),
+            25,
+            75,
+            COLORS[i % len(COLORS)],
+            f"{label} val",
+            "IQR over seeds",
+            ls="--",
+        )
+    ax.set(xlabel="epoch", ylabel="MSE loss (log scale)", yscale="log", title="Loss: median over seeds, band = 25-75%")
+    return finish(fig, ax, out, "loss", legend={"fontsize": 7, "ncol": 2}, grid={"alpha": 0.3, "which": "both"})
+
+
+def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+    first = next(iter(runs.values()))
+    cfg = first.cfg
+    t_ctx = np.arange(1, cfg.window + 1)
+    t = np.arange(cfg.window + 1, cfg.window + 1 + cfg.horizon)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
+    ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
+    for i, (name, run) in enumerate(runs.items()):
+        kept = _kept(run, run.forecast)
+        for row in kept[:FAINT_SEEDS]:
+            ax.plot(t, row, color=COLORS[i % len(COLORS)], alpha=0.15, lw=0.8)
+        ax.plot(
+            [],
+            [],
+            color=COLORS[i % len(COLORS)],
+            alpha=0.3,
+            lw=0.8,
+            label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds",
+        )
+        _band(ax, t, kept, 10, 90, COLORS[i % len(COLORS)], _label(name, run), "10-90% over seeds")
+    ax.set(
+        xlabel="sample index",
+        ylabel="y",
+        title=f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps)",
+    )
+    return finish(fig, ax, out, "forecast", legend={"fontsize": 7, "ncol": 2})
+
+
+def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (name, run) in enumerate(runs.items()):
+        err = np.abs(_kept(run, run.forecast) - run.truth)
+        _band(
+            ax,
+            np.arange(1, run.cfg.horizon + 1),
+            err,
+            25,
+            75,
+            COLORS[i % len(COLORS)],
+            _label(name, run),
+            "IQR over seeds",
+        )
+    ax.set(xlabel="steps ahead (closed loop)", ylabel="|forecast - truth|", title="Forecast error against horizon")
+    return finish(fig, ax, out, "horizon_error", legend={"fontsize": 8})
+
+
+def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    rng = np.random.default_rng(0)
+    names = list(runs)
+    values = [_kept(run, forecast_rmse(run)) for run in runs.values()]
+    ax.boxplot(values, tick_labels=names, showfliers=False, widths=0.5)
+    for i, (name, v) in enumerate(zip(names, values, strict=True)):
+        jitter = rng.uniform(-0.12, 0.12, len(v))
+        ax.scatter(
+            np.full(len(v), i + 1) + jitter,
+            v,
+            s=14,
+            alpha=0.7,
+            color=COLORS[i % len(COLORS)],
+            label=_label(name, runs[name]),
+        )
+    ax.plot([], [], color="tab:orange", label="box: median and IQR, whiskers 1.5 IQR")
+    ax.set(xlabel="model", ylabel=METRICS["forecast_rmse"].label, title="Forecast RMSE per seed (one point per seed)")
+    return finish(fig, ax, out, "forecast_rmse", legend={"fontsize": 8}, grid={"alpha": 0.3, "axis": "y"})
+
+
+def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]:
+    """The seed notebook's two plots, for one seed: its loss curves and its forecast."""
+    first = next(iter(runs.values()))
+    fig, (ax_loss, ax_fc) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, run in runs.items():
+        epochs = np.arange(run.cfg.epochs)
+        ax_loss.plot(epochs, run.loss[seed], label=f"{name}_loss")
+        ax_loss.plot(epochs, run.val_loss[seed], label=f"{name}_val_loss")
+    ax_loss.set(xlabel="epoch", ylabel="MSE loss", title=f"Loss, seed {seed} only", yscale="log")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    cfg = first.cfg
+    ax_fc.plot(np.arange(cfg.n_points), data_lib.series(cfg), label="truth")
+    t = np.arange(1, cfg.window + 1 + cfg.horizon)
+    for name, run in runs.items():
+        ax_fc.plot(t, np.concatenate([run.context, run.forecast[seed]]), label=f"{name} result")
+    ax_fc.set(xlabel="sample index", ylabel="y", title=f"Context + closed-loop forecast, seed {seed} only")
+    ax_fc.legend()
+    ax_fc.grid(alpha=0.3)
+    return save(fig, out, f"seed{seed}")
+
+
+FIGURES = (series_figure, loss_figure, forecast_figure, horizon_figure, rmse_figure, seed_figure)
+
+
+def all_figures(runs: dict[str, Result], out: Path) -> list[Path]:
+    return [path for figure in FIGURES for path in figure(runs, out)]
+
+
+def _log_spaced(values) -> bool:
+    """Log-x for positive values spanning at least a factor of 10."""
+    v = np.asarray(values, dtype=float)
+    return bool(np.all(v > 0) and v.max() / v.min() >= 10)
+
+
+def sweep_figure(summary: dict, out: Path) -> list[Path]:
+    """Median and bootstrap 95% CI of the median against the swept value, per model (and per
+    value of any other swept field). Diverged seeds are left out and counted; a point whose
+    seeds all diverged is drawn as an x at the top of the panel."""
+    swept = summary["swept"] or ["lr"]
+    x_field = next((f for f in swept if f in VMAPPED), swept[0])  # a vmapped knob if there is one
+    others = [f for f in swept if f != x_field]
+    metrics = list(SWEEP_METRICS)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        line = 0
+        for name, model in summary["models"].items():
+            groups: dict[tuple, list[dict]] = {}
+            for p in model["points"]:
+                groups.setdefault(tuple(p[f] for f in others), []).append(p)
+            for key, points in groups.items():
+                color = COLORS[line % len(COLORS)]
+                line += 1
+                label = name + "".join(f", {f}={v:g}" for f, v in zip(others, key, strict=True))
+                points = sorted(points, key=lambda p: p[x_field])
+                live = [p for p in points if p[metric]["median"] is not None]
+                x = [p[x_field] for p in live]
+                med = [p[metric]["median"] for p in live]
+                ci = np.array([p[metric]["median_ci95"] or [p[metric]["median"]] * 2 for p in live]).reshape(-1, 2)
+                n = points[0]["seeds"]
+                ax.plot(x, med, marker="o", color=color, label=f"{label}: median of {n} seeds")
+                ax.fill_between(x, ci[:, 0], ci[:, 1], color=color, alpha=0.2, lw=0, label=f"{label}: 95% CI")
+                for p in points:
+                    if p[metric]["median"] is None:
+                        ax.plot(p[x_field], 0.97, "x", ms=10, mew=2, color=color, transform=ax.get_xaxis_transform())
+                        ax.annotate(
+                            "all diverged",
+                            (p[x_field], 0.93),
+                            xycoords=("data", "axes fraction"),
+                            ha="center",
+                            fontsize=7,
+                            color=color,
+                        )
+                    elif p["diverged"]:
+                        ax.annotate(
+                            f"{p['diverged']}/{n} diverged",
+                            (p[x_field], p[metric]["median"]),
+                            textcoords="offset points",
+                            xytext=(0, 6),
+                            ha="center",
+                            fontsize=7,
+                            color=color,
+                        )
+        ax.plot([], [], "x", color="gray", label="all seeds diverged")
+        xs = [p[x_field] for m in summary["models"].values() for p in m["points"]]
+        yscale = "log" if METRICS[metric].log_scale else "linear"
+        ax.set(
+            xlabel=x_field, ylabel=METRICS[metric].label, yscale=yscale, xscale="log" if _log_spaced(xs) else "linear"
+        )
+        ax.set_title(f"{METRICS[metric].label} against {x_field}", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(
+        "Band: percentile bootstrap 95% CI of the median over seeds; diverged seeds left out and counted",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return save(fig, out, "sweep")

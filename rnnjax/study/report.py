@@ -1,0 +1,220 @@
+"""summary.json and report.md of a run, every number computed from the run's Results
+(the same values as metrics.csv), and verdicts on the seed notebook's three claims."""
+
+import numpy as np
+
+from rnnjax.study import stats
+from rnnjax.study.metrics import METRICS, amplitude_ratio, epochs_to_reach, forecast_rmse
+from rnnjax.study.results import Result
+
+ALPHA = 0.05  # significance level of the verdicts
+ABOUT_20_PERCENT = (0.15, 0.25)  # what "about 20% fewer parameters" admits
+
+
+def _masked(run: Result, values: np.ndarray) -> np.ndarray:
+    """Diverged seeds become NaN: excluded from statistics, still counted."""
+    return np.where(run.diverged, np.nan, values)
+
+
+def _median(values) -> float | None:
+    """Median of the finite values; None if there are none."""
+    return stats.describe(values)["median"]
+
+
+def model_summary(run: Result) -> dict:
+    cfg, t = run.cfg, run.timing
+    out = {
+        "cell": cfg.cell,
+        "params": run.n_params,
+        "seeds": cfg.seeds,
+        "diverged": int(run.diverged.sum()),
+        "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
+        "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
+    }
+    out |= {metric: stats.describe(_masked(run, m.fn(run))) for metric, m in METRICS.items()}
+    out["timing"] = {
+        "compile_s": t.compile_s,
+        "train_s": t.train_s,
+        "forecast_s": t.forecast_s,
+        "seed_epochs_per_s": t.seed_epochs_per_s(cfg),
+        "s_per_epoch": t.s_per_epoch(cfg),
+    }
+    return out
+
+
+def comparison(runs: dict[str, Result], a: str, b: str, metric: str = "forecast_rmse") -> dict:
+    fn = METRICS[metric].fn
+    return {"metric": metric, "a": a, "b": b} | stats.paired(
+        _masked(runs[a], fn(runs[a])), _masked(runs[b], fn(runs[b]))
+    )
+
+
+def _significant(cmp: dict) -> bool:
+    return cmp["p_value"] is not None and cmp["p_value"] < ALPHA
+
+
+def _fmt(x, digits=3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}g}"
+
+
+def _ci(ci) -> str:
+    return "n/a" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def _test_text(cmp: dict) -> str:
+    if cmp["p_value"] is None:
+        return f"{cmp['pairs']} paired seed(s): too few for a test"
+    return (
+        f"median paired difference {_fmt(cmp['median_diff'])} (95% CI {_ci(cmp['diff_ci95'])}), "
+        f"P(a seed of {cmp['a']} is better) = {_fmt(cmp['prob_a_better'], 2)}, "
+        f"{cmp['test']}: p = {_fmt(cmp['p_value'], 2)}, {cmp['pairs']} pairs"
+    )
+
+
+def _directional(cmp: dict, worse: str, better: str) -> str:
+    """Verdict on "a is worse than b" (lower is better) from a paired comparison."""
+    if cmp["p_value"] is None:
+        return "undecided: needs at least 2 non-diverged seeds of each model"
+    if 2.0 / 2 ** cmp["pairs"] >= ALPHA:  # the smallest two-sided p of the exact signed-rank test
+        return f"undecided: a paired test on {cmp['pairs']} seeds cannot reach p < {ALPHA} (it needs at least 6)"
+    if not _significant(cmp):
+        return f"not supported: no significant difference at the {ALPHA:.0%} level"
+    return worse if cmp["median_diff"] > 0 else better
+
+
+def claims(runs: dict[str, Result]) -> list[dict]:
+    """Verdicts on the notebook's claims; they need a `gru` and an `lstm` model in the run."""
+    if not {"gru", "lstm"} <= set(runs):
+        return []
+    gru, lstm = runs["gru"], runs["lstm"]
+    out = []
+
+    # judged twice: by RMSE, and by how far the forecast's amplitude is from the truth's
+    pair = (("gru", gru), ("lstm", lstm))
+    rmse = comparison(runs, "gru", "lstm", "forecast_rmse")
+    log_amp = {k: np.abs(np.log(_masked(r, amplitude_ratio(r)))) for k, r in pair}
+    amp = stats.paired(log_amp["gru"], log_amp["lstm"]) | {"a": "gru", "b": "lstm"}
+    amp_med = {k: _median(_masked(r, amplitude_ratio(r))) for k, r in pair}
+    rmse_med = {k: _median(_masked(r, forecast_rmse(r))) for k, r in pair}
+    out.append(
+        {
+            "claim": "The GRU reproduces the damped oscillation worse than the LSTM.",
+            "verdict": "by forecast RMSE: "
+            + _directional(rmse, "supported", "contradicted, the GRU's RMSE is lower")
+            + "; by oscillation amplitude: "
+            + _directional(amp, "supported, the GRU's forecast is flatter", "contradicted, the GRU's is closer"),
+            "evidence": f"forecast RMSE median GRU {_fmt(rmse_med['gru'])} vs LSTM {_fmt(rmse_med['lstm'])}: "
+            + _test_text(rmse)
+            + f". Amplitude (forecast std / truth std, 1 is right) median GRU {_fmt(amp_med['gru'])} vs LSTM "
+            + f"{_fmt(amp_med['lstm'])}; on |log amplitude|: "
+            + _test_text(amp).replace("P(a seed of gru is better)", "P(a GRU seed is closer)"),
+        }
+    )
+
+    # epochs until the training loss first reaches a level both models reach at the median
+    levels = [_median(_masked(r, r.loss[:, -1])) for r in (gru, lstm)]
+    level = None if None in levels else max(levels)
+    reach = np.inf if level is None else level  # no level: no pair, the verdict is undecided
+    to_learn = {k: _masked(r, epochs_to_reach(r.loss, reach)) for k, r in (("lstm", lstm), ("gru", gru))}
+    if level is None:
+        to_learn = {k: np.full_like(v, np.nan) for k, v in to_learn.items()}
+    speed = stats.paired(to_learn["lstm"], to_learn["gru"]) | {"a": "lstm", "b": "gru"}
+    per_epoch = {k: r.timing.train_s / (r.cfg.epochs * r.cfg.seeds) for k, r in (("gru", gru), ("lstm", lstm))}
+    wall = per_epoch["lstm"] / per_epoch["gru"]
+    epochs_med = {k: _fmt(_median(v)) for k, v in to_learn.items()}
+    out.append(
+        {
+            "claim": "The LSTM takes more time to learn.",
+            "verdict": _directional(speed, "supported", "contradicted: the LSTM learns in fewer epochs")
+            + f"; per epoch the LSTM's training took {wall:.2f}x the GRU's wall time in this run",
+            "evidence": f"epochs until the training loss first reaches {_fmt(level)}: median LSTM {epochs_med['lstm']} "
+            f"vs GRU {epochs_med['gru']} (a seed that never does counts as epochs + 1); "
+            + _test_text(speed).replace("P(a seed of lstm is better)", "P(an LSTM seed needs fewer epochs)"),
+            "level": level,
+            "wall_time_ratio_lstm_over_gru": float(wall),
+        }
+    )
+
+    fewer = 1 - gru.n_params / lstm.n_params
+    lo, hi = ABOUT_20_PERCENT
+    out.append(
+        {
+            "claim": "The GRU has about 20% fewer parameters.",
+            "verdict": "supported" if lo <= fewer <= hi else "not supported",
+            "evidence": f"GRU {gru.n_params:,} vs LSTM {lstm.n_params:,} parameters: {fewer:.1%} fewer",
+        }
+    )
+    return out
+
+
+def summarize(runs: dict[str, Result]) -> dict:
+    names = list(runs)
+    out = {"models": {name: model_summary(run) for name, run in runs.items()}}
+    out["comparison"] = comparison(runs, names[0], names[1]) if len(names) >= 2 else None
+    out["claims"] = claims(runs)
+    return out
+
+
+def markdown(summary: dict, summaries: dict[str, str], figures: list[str], command: str, environment: dict) -> str:
+    """report.md: parameters, metrics with CIs, comparison, verdicts, timing, figures."""
+    models = summary["models"]
+    first = next(iter(models.values()))
+    lines = [
+        "# Recurrent cells on the damped series",
+        "",
+        f"`{command}`",
+        "",
+        (
+            f"{first['seeds']} seeds per model; backend {environment['backend']} "
+            f"({', '.join(environment['devices'])}); jax {environment['versions']['jax']}, "
+            f"flax {environment['versions']['flax']}. Every number below is computed from `metrics.csv` "
+            "(diverged seeds are counted and left out of the statistics)."
+        ),
+        "",
+        "## Models",
+        "",
+        "| model | params | seeds | diverged | diverged seeds (at epoch) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for n, m in models.items():
+        which = ", ".join(
+            f"{s} ({e or 'forecast'})" for s, e in zip(m["diverged_seeds"], m["diverged_epochs"], strict=True)
+        )
+        lines.append(f"| {n} | {m['params']:,} | {m['seeds']} | {m['diverged']} | {which or 'none'} |")
+    for name, text in summaries.items():
+        lines += ["", f"```\n{text}\n```"]
+    lines += [
+        "",
+        "## Metrics over seeds",
+        "",
+        "IQM: interquartile mean. CI: 95% percentile bootstrap of the mean.",
+        "",
+        "| metric | model | n | median | 25% | 75% | IQM | mean | mean 95% CI |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for metric in METRICS:
+        for name, m in models.items():
+            s = m[metric]
+            cells = [_fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
+            lines.append(f"| {metric} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
+    cmp = summary["comparison"]
+    if cmp:
+        lines += ["", f"## {cmp['a']} vs {cmp['b']} on {cmp['metric']} (lower is better)", "", _test_text(cmp) + "."]
+    if summary["claims"]:
+        lines += ["", "## The seed notebook's claims", "", "| claim | verdict | evidence |", "| --- | --- | --- |"]
+        lines += [f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} |" for c in summary["claims"]]
+    lines += [
+        "",
+        "## Timing",
+        "",
+        "| model | compile s | train s | seed-epochs/s | s per epoch (all seeds) | forecast s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, m in models.items():
+        t = m["timing"]
+        lines.append(
+            f"| {name} | {t['compile_s']:.1f} | {t['train_s']:.1f} | {t['seed_epochs_per_s']:.0f} "
+            f"| {t['s_per_epoch']:.4f} | {t['forecast_s']:.1f} |"
+        )
+    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+import dataclasses
+import math
+
+import pytest
+
+from rnnjax.core.config import Config, ConfigError
+
+BAD = [
+    ({"window": 200}, "window=200"),
+    ({"window": 0}, "window=0"),
+    ({"n_points": 1}, "n_points=1"),
+    ({"batch_size": 0}, "batch_size=0"),
+    ({"batch_size": -3}, "batch_size=-3"),
+    ({"epochs": 0}, "epochs=0"),
+    ({"epochs": 2.5}, "epochs=2.5"),
+    ({"epochs": True}, "epochs=True"),
+    ({"seeds": 0}, "seeds=0"),
+    ({"seed": -1}, "seed=-1"),
+    ({"seed": 2**32}, "seed=4294967296"),
+    ({"lr": 0.0}, "lr=0.0"),
+    ({"lr": -0.1}, "lr=-0.1"),
+    ({"lr": math.nan}, "lr=nan"),
+    ({"lr": math.inf}, "lr=inf"),
+    ({"lr": "fast"}, "lr='fast'"),
+    ({"hidden": 0}, "hidden=0"),
+    ({"cell": "transformer"}, "cell='transformer'"),
+    ({"init": "he"}, "init='he'"),
+    ({"forecast_mode": "teacher"}, "forecast_mode='teacher'"),
+    ({"horizon": 0}, "horizon=0"),
+    ({"val_fraction": 0.0}, "val_fraction=0.0"),  # no validation window
+    ({"val_fraction": 0.999}, "val_fraction=0.999"),  # no training window
+    ({"val_fraction": 1.5}, "val_fraction=1.5"),
+    ({"tau": 0.0}, "tau=0.0"),
+    ({"x_stop": -1.0}, "x_stop=-1.0"),
+    ({"x_start": math.inf}, "x_start=inf"),
+    ({"shuffle": "yes"}, "shuffle='yes'"),
+    ({"series": "square"}, "series='square'"),
+    ({"unroll": -1}, "unroll=-1"),
+    ({"momentum": 1.0}, "momentum=1.0"),
+    ({"momentum": -0.1}, "momentum=-0.1"),
+]
+
+
+@pytest.mark.parametrize("changes, named", BAD)
+def test_bad_values_are_refused_in_one_line_naming_the_value(changes, named):
+    with pytest.raises(ConfigError) as err:
+        Config(**changes)
+    message = str(err.value)
+    assert named in message and "\n" not in message
+    assert "must" in message  # says what is allowed
+
+
+def test_unknown_cell_lists_the_registry():
+    with pytest.raises(ConfigError, match="gru, lstm, rnn, flax_gru, flax_lstm"):
+        Config(cell="gruu")
+
+
+def test_defaults_are_the_seed_notebook():
+    cfg = Config()
+    assert (cfg.n_points, cfg.window, cfg.hidden, cfg.batch_size, cfg.epochs, cfg.lr) == (200, 20, 40, 10, 1000, 0.01)
+    assert (cfg.n_windows, cfg.n_train, cfg.n_val, cfg.steps_per_epoch, cfg.horizon) == (180, 162, 18, 17, 180)
+
+
+def test_config_is_frozen_and_replace_validates():
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    assert cfg.replace(epochs=3).epochs == 3
+    with pytest.raises(ConfigError):
+        cfg.replace(epochs=-3)

@@ -1,0 +1,64 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnnjax.core import data, forecast
+from rnnjax.core.config import Config
+from rnnjax.core.model import init_params, make_model
+
+CFG = Config(hidden=8, window=6)
+
+
+def setup(cell="gru"):
+    cfg = CFG.replace(cell=cell)
+    model = make_model(cfg)
+    return model, init_params(model, jax.random.key(7), cfg.window)
+
+
+SERIES = jnp.asarray(data.series(CFG)[:30], jnp.float32)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "flax_lstm"])
+def test_teacher_forced_carry_rollout_equals_forward_pass(cell):
+    model, params = setup(cell)
+    T, N = CFG.window, 20
+    out = forecast.rollout(model, params, SERIES[:T], N, "carry", teacher_N=SERIES[T : T + N])
+    full = model.apply({"params": params}, SERIES[: T + N - 1, None])[:, 0]
+    np.testing.assert_allclose(out, full[T - 1 :], atol=1e-5)
+
+
+def test_teacher_forced_window_rollout_equals_forward_pass_on_each_window():
+    model, params = setup()
+    T, N = CFG.window, 20
+    out = forecast.rollout(model, params, SERIES[:T], N, "window", teacher_N=SERIES[T : T + N])
+    per_window = [model.apply({"params": params}, SERIES[k : k + T, None])[-1, 0] for k in range(N)]
+    np.testing.assert_allclose(out, per_window, atol=1e-6)
+
+
+def test_closed_loop_window_rollout_feeds_predictions_back():
+    model, params = setup()
+    T = CFG.window
+    out = np.asarray(forecast.rollout(model, params, SERIES[:T], 5, "window"))
+    window = np.asarray(SERIES[:T])
+    for k in range(5):  # the notebook's Python loop
+        pred = float(model.apply({"params": params}, jnp.asarray(window)[:, None])[-1, 0])
+        np.testing.assert_allclose(out[k], pred, atol=1e-6)
+        window = np.append(window[1:], pred)
+
+
+def test_closed_loop_carry_rollout_feeds_predictions_back():
+    model, params = setup("lstm")
+    T = CFG.window
+    closed = np.asarray(forecast.rollout(model, params, SERIES[:T], 6, "carry"))
+    # teacher forcing with the model's own predictions is the closed loop
+    forced = forecast.rollout(model, params, SERIES[:T], 6, "carry", teacher_N=jnp.asarray(closed))
+    np.testing.assert_allclose(closed, forced, atol=1e-6)
+
+
+def test_forecast_seeds_vmaps():
+    model, params = setup()
+    params_S = jax.tree.map(lambda a: jnp.stack([a, 2 * a]), params)
+    pred = np.asarray(forecast.forecast_seeds(model, params_S, SERIES[: CFG.window], 9))
+    assert pred.shape == (2, 9)
+    np.testing.assert_allclose(pred[0], forecast.rollout(model, params, SERIES[: CFG.window], 9), atol=1e-6)

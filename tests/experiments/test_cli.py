@@ -1,0 +1,111 @@
+"""Every bad input: exit status 2, one line naming the value and what is allowed, no traceback,
+before anything trains."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gru_vs_lstm", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GRU_VS_LSTM = load_script()
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """A non-empty folder, a finished run, a folder that is no run, a run to resume."""
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    point = {"hidden": 8, "window": 20, "lr": 0.01, "momentum": 0.0, "tau": 5.0}
+    record = {
+        "kind": "experiment",
+        "command": "c",
+        "models": {"gru": {"cell": "gru", "epochs": 60, "hidden": 8}},
+        "grid": [point],
+        "swept": [],
+        "chunk": None,
+    }
+    runs = {"partial": record, "finished": record | {"finished": True}, "sweep": record | {"kind": "sweep"}}
+    for name, rec in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(rec))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    return tmp_path
+
+
+BAD = [
+    (["--window", "300"], "window=300"),
+    (["--window", "0"], "window=0"),
+    (["--n-points", "1"], "n_points=1"),
+    (["--epochs", "0"], "epochs=0"),
+    (["--epochs", "ten"], "'ten'"),
+    (["--epochs", "2.5"], "'2.5'"),
+    (["--lr", "nan"], "'nan'"),
+    (["--lr", "inf"], "'inf'"),
+    (["--lr", "-1"], "lr=-1.0"),
+    (["--lr", "0"], "lr=0.0"),
+    (["--batch-size", "-1"], "batch_size=-1"),
+    (["--batch-size", "0"], "batch_size=0"),
+    (["--seeds", "0"], "seeds=0"),
+    (["--seed", "-1"], "seed=-1"),
+    (["--hidden", "0"], "hidden=0"),
+    (["--horizon", "0"], "horizon=0"),
+    (["--models", "gru,cnn"], "cell='cnn'"),
+    (["--models", "gru,gru"], "twice"),
+    (["--models", ""], "cell=''"),
+    (["--forecast-mode", "magic"], "forecast_mode='magic'"),
+    (["--init", "he"], "init='he'"),
+    (["--series", "square"], "series='square'"),
+    (["--val-fraction", "0"], "val_fraction=0.0"),
+    (["--val-fraction", "1"], "val_fraction=1.0"),
+    (["--tau", "0"], "tau=0.0"),
+    (["--x-stop", "-1"], "x_stop=-1.0"),
+    (["--shuffle", "maybe"], "'maybe'"),
+    (["--chunk", "0"], "--chunk 0"),
+    (["--no-such-flag"], "--no-such-flag"),
+    (["--out", "{tmp}/full"], "not empty"),
+    (["--out", "/proc/version"], "is a file"),
+    (["--out", "/proc/version/run"], "cannot be written"),
+    (["--resume", "{tmp}/missing"], "not a folder"),
+    (["--resume", "{tmp}/empty"], "not a run folder"),
+    (["--resume", "{tmp}/broken"], "unreadable config.json"),
+    (["--resume", "{tmp}/finished"], "finished run"),
+    (["--resume", "{tmp}/sweep"], "written by a sweep"),
+    (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
+    (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),
+    (["--resume", "{tmp}/partial", "--lr", "0.5"], "lr (0.5 here, 0.01 in the run)"),
+]
+
+
+@pytest.mark.parametrize("args, named", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_exits_2_with_one_line(args, named, folders, capsys, monkeypatch):
+    monkeypatch.setattr(GRU_VS_LSTM.cli, "run_study", lambda *a, **k: pytest.fail("bad input reached training"))
+    argv = [a.replace("{tmp}", str(folders)) for a in args]
+    with pytest.raises(SystemExit) as stop:
+        GRU_VS_LSTM.main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert named.replace("{tmp}", str(folders)) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (folders / "full" / "x.txt").read_text() == "keep me"
+    assert not (folders / "x").exists()
+
+
+def test_as_a_process_too():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--lr", "nan"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "'nan'" in proc.stderr

@@ -1,0 +1,103 @@
+"""The main experiment end to end on a tiny run: files, their agreement, figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnjax.study import stats
+from rnnjax.study.outputs import load_metrics
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
+SEEDS, EPOCHS = 2, 6
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    args = ["--seeds", str(SEEDS), "--epochs", str(EPOCHS), "--chunk", "4", "--hidden", "8", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Total params: 5,201" not in proc.stdout  # hidden 8, not the seed's 40
+    assert "run folder:" in proc.stdout
+    return out
+
+
+def test_every_output_file_exists_and_parses(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert set(config["models"]) == {"gru", "lstm"} and config["models"]["gru"]["hidden"] == 8
+    env = config["environment"]
+    assert env["versions"]["jax"] and env["versions"]["flax"] and env["backend"] == "cpu" and env["prng_impl"]
+    assert config["wall_s"]["total"] > 0 and config["wall_s"]["gru"]["compile_s"] > 0
+
+    history = np.load(run_dir / "history.npz")
+    for key in ("gru_loss", "gru_val_loss", "lstm_loss", "lstm_val_loss"):
+        assert history[key].shape == (SEEDS, EPOCHS)
+    forecasts = np.load(run_dir / "forecasts.npz")
+    assert forecasts["gru"].shape == (SEEDS, 180) and forecasts["truth"].shape == (180,)
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    gru = summary["models"]["gru"]
+    assert gru["params"] == 8 * 3 + 8 * 24 + 48 + 9 and gru["seeds"] == SEEDS and gru["diverged"] == 0
+    for key in ("median", "iqm", "mean", "mean_ci95", "q25", "q75"):
+        assert key in gru["final_val_loss"] and key in gru["forecast_rmse"]
+    for key in ("compile_s", "train_s", "seed_epochs_per_s", "s_per_epoch"):
+        assert gru["timing"][key] > 0
+    cmp = summary["comparison"]
+    assert (cmp["metric"], cmp["a"], cmp["b"]) == ("forecast_rmse", "gru", "lstm")
+    for key in ("median_diff", "diff_ci95", "prob_a_better", "p_value", "test"):
+        assert key in cmp
+    assert len(summary["claims"]) == 3
+
+    report = (run_dir / "report.md").read_text()
+    assert "## The seed notebook's claims" in report and "![loss.png](loss.png)" in report
+
+
+def test_summary_agrees_with_metrics_csv(run_dir):
+    metrics = load_metrics(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    history = np.load(run_dir / "history.npz")
+    forecasts = np.load(run_dir / "forecasts.npz")
+    for model in ("gru", "lstm"):
+        rows = metrics[model]
+        np.testing.assert_array_equal(rows["seed"], np.arange(SEEDS))
+        np.testing.assert_allclose(rows["final_loss"], history[f"{model}_loss"][:, -1], rtol=1e-6)
+        np.testing.assert_allclose(rows["best_val_loss"], history[f"{model}_val_loss"].min(axis=1), rtol=1e-6)
+        rmse = np.sqrt(((forecasts[model] - forecasts["truth"]) ** 2).mean(axis=1))
+        np.testing.assert_allclose(rows["forecast_rmse"], rmse, rtol=1e-5)
+        for metric in ("final_val_loss", "forecast_rmse"):
+            got = summary["models"][model][metric]
+            assert got["median"] == pytest.approx(np.median(rows[metric]))
+            assert got["mean"] == pytest.approx(np.mean(rows[metric]))
+    diff = metrics["gru"]["forecast_rmse"] - metrics["lstm"]["forecast_rmse"]
+    assert summary["comparison"]["median_diff"] == pytest.approx(np.median(diff))
+    direct = stats.paired(metrics["gru"]["forecast_rmse"], metrics["lstm"]["forecast_rmse"])
+    assert summary["comparison"]["p_value"] == pytest.approx(direct["p_value"])
+
+
+def test_figures_are_written_and_not_empty(run_dir):
+    for name in ("series", "loss", "forecast", "horizon_error", "forecast_rmse", "seed0"):
+        png = (run_dir / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+        svg = (run_dir / f"{name}.svg").read_text()
+        assert "<svg" in svg and "legend" in svg
+    assert not list(run_dir.glob(".*"))  # no temporary files left behind
+
+
+def test_a_non_empty_out_is_refused(run_dir):
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--epochs", "2", "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2 and "not empty" in proc.stderr and str(run_dir) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before

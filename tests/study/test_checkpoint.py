@@ -1,0 +1,56 @@
+import jax
+import numpy as np
+import pytest
+
+from rnnjax.core import train
+from rnnjax.core.config import Config
+from rnnjax.scaling import sharding
+from rnnjax.study import checkpoint
+
+CFG = Config(hidden=4, epochs=4, seeds=3)
+RUNS = train.seed_runs(CFG)
+
+
+@pytest.fixture(scope="module")
+def progress():
+    saved = []
+    sharding.train_chunked(CFG, 2, on_chunk=saved.append)
+    return saved[0]
+
+
+def test_roundtrip_is_exact(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    back = checkpoint.load(path, CFG, RUNS)
+    assert back.epoch == 2 and back.train_s == pytest.approx(progress.train_s)
+    for a, b in zip(jax.tree.leaves(back.state), jax.tree.leaves(progress.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(back.history.loss, progress.history.loss)
+    assert jax.tree.structure(back.state) == jax.tree.structure(progress.state)
+    assert not list(tmp_path.glob(".*"))  # the temporary file was renamed
+
+
+def test_a_corrupted_or_truncated_checkpoint_is_refused(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    data = path.read_bytes()
+    flipped = bytearray(data)
+    flipped[-100] ^= 0xFF
+    cases = {"flipped": bytes(flipped), "truncated": data[: len(data) // 2], "header only": data[:40], "empty": b""}
+    for name, content in cases.items():
+        bad = tmp_path / f"{name}.ckpt"
+        bad.write_bytes(content)
+        with pytest.raises(checkpoint.CheckpointError) as err:
+            checkpoint.load(bad, CFG, RUNS)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value), name
+
+
+def test_a_checkpoint_of_another_config_is_refused(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    with pytest.raises(checkpoint.CheckpointError, match="another config"):
+        checkpoint.load(path, CFG.replace(lr=0.5), RUNS)
+
+
+def test_a_checkpoint_of_other_runs_is_refused(tmp_path, progress):
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    with pytest.raises(checkpoint.CheckpointError, match="other runs"):
+        checkpoint.load(path, CFG, train.seed_runs(CFG, [0, 1, 3]))
+    assert checkpoint.read_epoch(path) == 2

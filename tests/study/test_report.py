@@ -1,0 +1,115 @@
+"""Reports from planted Results: divergence handling and verdicts computed from data."""
+
+import numpy as np
+import pytest
+
+from rnnjax.core.config import Config
+from rnnjax.core.train import History
+from rnnjax.study import report
+from rnnjax.study.metrics import forecast_rmse, metric_rows
+from rnnjax.study.results import Result, Timing
+
+EPOCHS, HORIZON = 10, 5
+TRUTH = np.linspace(0, 1, HORIZON)
+
+
+def planted(cell, seeds, forecast_offsets, loss_scale=1.0, params=100, diverge=(), amplitude=None):
+    cfg = Config(cell=cell, seeds=seeds, epochs=EPOCHS, horizon=HORIZON)
+    decay = np.exp(-np.arange(EPOCHS) / 3)
+    loss = loss_scale * np.outer(1 + 0.1 * np.arange(seeds), decay)
+    val = loss / 2
+    amplitude = np.ones(seeds) if amplitude is None else np.asarray(amplitude)
+    forecast = amplitude[:, None] * TRUTH + np.asarray(forecast_offsets)[:, None]
+    diverged_epoch = np.zeros(seeds, int)
+    for s in diverge:
+        loss[s, 4:] = np.nan
+        diverged_epoch[s] = 5
+    weights = {"w": np.zeros((seeds, params))}  # a model of `params` parameters
+    timing = Timing(1.0, 2.0, 0.5)
+    return Result(cfg, weights, History(loss, val), diverged_epoch, forecast, np.zeros(20), TRUTH, timing)
+
+
+def test_a_diverged_seed_is_counted_and_excluded():
+    ok = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5])
+    bad = planted("gru", 5, [0.1, 0.2, 0.3, 0.4, 0.5], diverge=[2])
+    s_ok, s_bad = report.model_summary(ok), report.model_summary(bad)
+    assert s_bad["diverged"] == 1 and s_bad["diverged_seeds"] == [2] and s_bad["diverged_epochs"] == [5]
+    assert s_bad["forecast_rmse"]["n"] == 4
+    kept = forecast_rmse(bad)[[0, 1, 3, 4]]
+    assert s_bad["forecast_rmse"]["median"] == pytest.approx(np.median(kept))
+    assert s_bad["final_loss"]["median"] == pytest.approx(np.median(bad.loss[[0, 1, 3, 4], -1]))
+    assert s_ok["forecast_rmse"]["n"] == 5
+    rows = metric_rows({"gru": bad})
+    assert [r["diverged"] for r in rows] == [False, False, True, False, False]
+    assert [r["diverged_epoch"] for r in rows] == [0, 0, 5, 0, 0]
+    assert all(np.isfinite(v) for k, v in s_bad["final_loss"].items() if k in ("median", "mean", "iqm"))
+
+
+def claims_for(gru_offsets, lstm_offsets, gru_scale=1.0, lstm_scale=1.0, gru_amp=None, lstm_amp=None):
+    n = len(gru_offsets)
+    runs = {
+        "gru": planted("gru", n, gru_offsets, gru_scale, params=5201, amplitude=gru_amp),
+        "lstm": planted("lstm", n, lstm_offsets, lstm_scale, params=6761, amplitude=lstm_amp),
+    }
+    oscillation, learning, parameters = report.claims(runs)
+    return {"oscillation": oscillation, "learning": learning, "parameters": parameters}
+
+
+def test_verdicts_follow_the_data():
+    same_amplitude = "by oscillation amplitude: not supported"
+    worse = claims_for(np.linspace(0.3, 0.4, 8), np.linspace(0.1, 0.2, 8))
+    assert worse["oscillation"]["verdict"].startswith("by forecast RMSE: supported;")
+    assert same_amplitude in worse["oscillation"]["verdict"]
+    better = claims_for(np.linspace(0.1, 0.2, 8), np.linspace(0.3, 0.4, 8))
+    assert better["oscillation"]["verdict"].startswith("by forecast RMSE: contradicted")
+    mixed = claims_for([0.1, 0.4, 0.2, 0.3, 0.25, 0.15, 0.35, 0.3], [0.4, 0.1, 0.3, 0.2, 0.15, 0.25, 0.3, 0.35])
+    assert mixed["oscillation"]["verdict"].startswith("by forecast RMSE: not supported")
+    few = claims_for([0.3, 0.4, 0.5], [0.1, 0.2, 0.3])
+    assert few["oscillation"]["verdict"].startswith("by forecast RMSE: undecided")
+    # a flat GRU forecast against a full-size LSTM one: RMSE and amplitude disagree
+    flat = claims_for(np.zeros(8), np.full(8, 0.9), gru_amp=np.linspace(0.01, 0.05, 8), lstm_amp=np.ones(8))
+    assert flat["oscillation"]["verdict"] == (
+        "by forecast RMSE: contradicted, the GRU's RMSE is lower; "
+        "by oscillation amplitude: supported, the GRU's forecast is flatter"
+    )
+    assert worse["parameters"]["verdict"] == "supported" and "23.1% fewer" in worse["parameters"]["evidence"]
+
+
+def test_slower_learning_lstm_is_detected():
+    c = claims_for(np.full(8, 0.2), np.full(8, 0.2), gru_scale=1.0, lstm_scale=3.0)
+    assert c["learning"]["verdict"].startswith("supported")
+    assert "wall time" in c["learning"]["verdict"]
+    same = claims_for(np.full(8, 0.2), np.full(8, 0.2))
+    assert same["learning"]["verdict"].startswith("not supported")
+
+
+def test_claims_need_both_cells():
+    runs = {"gru": planted("gru", 3, [0.1, 0.2, 0.3]), "rnn": planted("rnn", 3, [0.1, 0.2, 0.3])}
+    summary = report.summarize(runs)
+    assert summary["claims"] == [] and summary["comparison"]["a"] == "gru"
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("seeds, diverge", [(2, [0, 1]), (1, [])])
+def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds, diverge):
+    from rnnjax.core import data
+    from rnnjax.study import grid, outputs
+
+    context, truth = data.forecast_truth(Config())
+
+    def full_run(cell, nan_seeds):
+        loss = np.tile(np.exp(-np.arange(EPOCHS) / 3), (seeds, 1))
+        loss[nan_seeds, 5:] = np.nan
+        cfg = Config(cell=cell, seeds=seeds, epochs=EPOCHS)
+        forecast = np.full((seeds, len(truth)), 0.1)
+        epoch = np.where(np.isin(np.arange(seeds), nan_seeds), 6, 0)
+        weights = {"w": np.zeros((seeds, 10))}
+        return Result(cfg, weights, History(loss, loss / 2), epoch, forecast, context, truth, Timing(1, 1, 1))
+
+    results = {"gru": [full_run("gru", diverge)], "lstm": [full_run("lstm", [])]}
+    study = grid.Study({name: points[0].cfg for name, points in results.items()}, grid.make_grid(Config()))
+    rec = outputs.record("experiment", study, "test")
+    summary = outputs.write_experiment(tmp_path, rec, results, 1.0)
+    assert summary["models"]["gru"]["diverged"] == len(diverge)
+    assert all(c["verdict"].count("undecided") >= 1 for c in summary["claims"][:2])
+    assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "forecast.png").stat().st_size > 0

@@ -1,0 +1,84 @@
+"""The one runner: units of runs, chunks of runs, shapes, checkpoints and resume."""
+
+import jax
+import numpy as np
+import pytest
+
+from rnnjax.core.config import Config
+from rnnjax.scaling import sharding
+from rnnjax.study import checkpoint, runner
+from rnnjax.study.grid import Study, make_grid
+
+TINY = Config(hidden=6, epochs=4, seeds=3)
+
+
+def test_units_cut_by_process_shape_and_chunk():
+    study = Study(
+        {"gru": TINY, "lstm": TINY.replace(cell="lstm")}, make_grid(TINY, {"hidden": [4, 6], "lr": [0.01, 0.1]})
+    )
+    units = runner.plan(study, seed_chunk=4, epochs_per_chunk=2, devices=None, index=0, count=1)
+    gru = [u[1:] for u in units if u.model == "gru"]
+    assert gru == [(0, 4, 4), (4, 6, 4), (6, 10, 4), (10, 12, 4)]  # 2 shapes x 6 runs, chunks of 4
+    second = runner.plan(study, seed_chunk=4, epochs_per_chunk=2, devices=None, index=1, count=2)
+    assert [u[1:] for u in second if u.model == "gru"] == [(6, 10, 4), (10, 12, 4)]
+    assert runner.plan(study, None, 2, [object()], 0, 1)[0] == runner.Unit("gru", 0, 6, 6)  # no memory report: all
+
+
+def test_chunks_of_runs_give_the_numbers_of_one_program():
+    study = Study({"gru": TINY}, make_grid(TINY, {"lr": [0.01, 0.05], "tau": [5.0, 3.0]}))
+    whole = runner.run_study(study)["gru"]
+    chunked = runner.run_study(study, seed_chunk=5)["gru"]  # 12 runs: 5 + 5 + 2 (padded to 5)
+    assert len(whole) == 4 and whole[0].loss.shape == (3, 4) and whole[0].forecast.shape == (3, TINY.horizon)
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.cfg == b.cfg
+        for x, y in zip(
+            jax.tree.leaves((a.history, a.forecast, a.params)),
+            jax.tree.leaves((b.history, b.forecast, b.params)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)  # forecasts near 0: float rounding
+    # the rollouts start from each tau's own series
+    assert whole[1].cfg.tau == 3.0 and not np.allclose(whole[0].forecast, whole[1].forecast)
+    assert not np.allclose(whole[0].context, whole[1].context)
+
+
+def test_each_point_equals_its_config_run_alone():
+    study = Study({"gru": TINY}, make_grid(TINY, {"hidden": [4, 6], "lr": [0.01, 0.05]}))
+    points = runner.run_study(study)["gru"]
+    assert [r.cfg.hidden for r in points] == [4, 4, 6, 6] and points[0].n_params < points[2].n_params
+    alone = runner.run(TINY.replace(hidden=6, lr=0.05))
+    np.testing.assert_allclose(points[3].loss, alone.loss, rtol=1e-6)
+    assert jax.tree.map(np.shape, points[3].params) == jax.tree.map(np.shape, alone.params)
+    trained = sharding.train(TINY.replace(hidden=6, lr=0.05))
+    np.testing.assert_array_equal(alone.loss, trained.history.loss)
+
+
+def test_a_killed_study_resumes_bit_identical(tmp_path):
+    study = Study({"gru": TINY.replace(epochs=6)}, make_grid(TINY, {"lr": [0.01, 0.05]}))
+    whole = runner.run_study(study, tmp_path / "whole", chunk=2, seed_chunk=4)["gru"]
+
+    class Kill(runner.Quiet):  # stop after the first checkpoint of the second unit
+        def chunk(self, unit, progress):
+            if unit.start > 0:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_study(study, tmp_path / "killed", chunk=2, seed_chunk=4, monitor=Kill())
+    assert checkpoint.read_epoch(tmp_path / "killed/checkpoints/gru/runs-4-6.ckpt") == 2
+    assert checkpoint.read_epoch(tmp_path / "killed/checkpoints/gru/runs-0-4.ckpt") == 6
+    # resumed with another --seed-chunk: the saved plan wins
+    resumed = runner.run_study(study, tmp_path / "killed", chunk=3, seed_chunk=6)["gru"]
+    for a, b in zip(whole, resumed, strict=True):
+        for x, y in zip(
+            jax.tree.leaves((a.history, a.forecast, a.params)),
+            jax.tree.leaves((b.history, b.forecast, b.params)),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_plan_saved_for_other_processes_is_refused(tmp_path):
+    study = runner.single(TINY)
+    runner.load_or_plan(study, tmp_path, 3, 2, None, 0, 2)
+    with pytest.raises(checkpoint.CheckpointError, match="ran as 2 process"):
+        runner.load_or_plan(study, tmp_path, 3, 2, None, 0, 1)

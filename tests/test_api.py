@@ -1,0 +1,76 @@
+"""The Python API: the README's "Use from Python" example runs as written, import order does
+not matter, and analysis code does not start JAX."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python(code: str, cwd=None) -> str:
+    env = {**os.environ, "XLA_FLAGS": ""}
+    env.pop("RNNJAX_HOST_DEVICES", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, cwd=cwd, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_the_readme_example_runs(tmp_path):
+    section = README.read_text().split("## Use from Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    # a real finished folder where the example reads one
+    script = Path(__file__).resolve().parents[1] / "experiments" / "gru_vs_lstm.py"
+    args = ["--seeds", "2", "--epochs", "3", "--hidden", "4", "--out", str(tmp_path / "runs" / "mine")]
+    subprocess.run([sys.executable, str(script), *args, "--no-compile-cache"], check=True, capture_output=True)
+    checks = """
+assert r.loss.shape == r.val_loss.shape == (4, 50) and r.forecast.shape == (4, 180)
+assert r.params["cell"]["kernel"].shape == (4, 1, 48)
+assert rj.METRICS["forecast_rmse"].fn(r).shape == (4,)
+assert rj.forecast(r.cfg.replace(horizon=30), r.params).shape == (4, 30)
+assert gru.params["cell"]["recurrent_kernel"].shape == (2, 4, 12) and gru.loss.shape == (2, 3)
+assert folder.kind == "experiment" and list(folder.results) == ["gru", "lstm"]
+print("ok")
+"""
+    assert python(code + checks, cwd=tmp_path).strip().endswith("ok")
+
+
+def test_jax_first_still_uses_every_core():
+    out = python(
+        "import jax\nimport rnnjax as rj\n"
+        "r = rj.run(rj.Config(seeds=2, epochs=5, hidden=8))\n"
+        "print(len(jax.devices('cpu')), r.loss.shape, r.forecast.shape, jax.tree.leaves(r.params)[0].shape[0])"
+    )
+    cores = len(os.sched_getaffinity(0))
+    assert out.split() == [str(cores), "(2,", "5)", "(2,", "180)", "2"]
+
+
+def test_analysis_modules_do_not_import_jax():
+    out = python(
+        "import sys\nimport rnnjax.study.metrics, rnnjax.study.stats, rnnjax.study.plots, rnnjax.study.report\n"
+        "import rnnjax.study.results\nprint('jax' in sys.modules)"
+    )
+    assert out.strip() == "False"
+
+
+def test_a_finished_folder_reads_back_with_its_trained_params(tmp_path):
+    import rnnjax as rj
+
+    out = tmp_path / "run"
+    script = Path(__file__).resolve().parents[1] / "experiments" / "gru_vs_lstm.py"
+    args = ["--seeds", "2", "--epochs", "4", "--hidden", "4", "--models", "gru,rnn", "--out", str(out)]
+    subprocess.run([sys.executable, str(script), *args, "--no-compile-cache"], check=True, capture_output=True)
+    folder = rj.load_run(out)
+    history, forecasts = np.load(out / "history.npz"), np.load(out / "forecasts.npz")
+    for name in ("gru", "rnn"):
+        (r,) = folder[name]
+        np.testing.assert_array_equal(r.loss, history[f"{name}_loss"])
+        np.testing.assert_array_equal(r.forecast, forecasts[name])
+        again = rj.forecast(r.cfg, r.params)
+        np.testing.assert_allclose(again, forecasts[name], rtol=1e-6, atol=1e-7)
