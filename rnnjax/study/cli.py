@@ -150,14 +150,15 @@ class Bars:
 
     def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False):
         self.ctrl_c, self.show, self.summaries = ctrl_c, show, summaries
-        self.bar, self.done = None, {}
+        self.bar, self.weight, self.done = None, {}, {}
 
     def start_model(self, name, cfg, units, done):
         if self.summaries:
             from rnnjax.core.model import summary
 
             print(summary(cfg, name))
-        self.done = {u: done[u] * (1 if len(units) == 1 else u.count) for u in units}
+        self.weight = {u: 1 if len(units) == 1 else u.count for u in units}  # epochs, or run-epochs
+        self.done = {u: done[u] * self.weight[u] for u in units}
         if len(units) == 1:
             total, unit, desc = cfg.epochs, "epoch", f"{name} x {units[0].count} seeds"
         else:
@@ -168,7 +169,7 @@ class Bars:
 
     def chunk(self, unit, progress):
         self.ctrl_c.check()
-        self.done[unit] = progress.epoch * (1 if len(self.done) == 1 else unit.count)
+        self.done[unit] = progress.epoch * self.weight[unit]
         self.bar.update(sum(self.done.values()) - self.bar.n)
         last = progress.history.loss[:, -1]
         finite = last[np.isfinite(last)]

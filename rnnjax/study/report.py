@@ -196,10 +196,13 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
         for name, m in models.items():
             s = m[metric]
             cells = [_fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
-            lines.append(f"| {metric} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
+            label = f"{METRICS[metric].label} (`{metric}`)"
+            lines.append(f"| {label} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
     cmp = summary["comparison"]
     if cmp:
-        lines += ["", f"## {cmp['a']} vs {cmp['b']} on {cmp['metric']} (lower is better)", "", _test_text(cmp) + "."]
+        better = {True: "lower is better", False: "higher is better", None: "neither is better"}
+        direction = better[METRICS[cmp["metric"]].lower_is_better]
+        lines += ["", f"## {cmp['a']} vs {cmp['b']} on {cmp['metric']} ({direction})", "", _test_text(cmp) + "."]
     if summary["claims"]:
         lines += ["", "## The seed notebook's claims", "", "| claim | verdict | evidence |", "| --- | --- | --- |"]
         lines += [f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} |" for c in summary["claims"]]
