@@ -118,6 +118,11 @@ def main(argv=None):
     writer = distributed.process_id_before_start(args.process_id) == 0
     if args.resume:
         out, rec = cli.resume_folder(args, "sweep", grid_flags=tuple(GRID_FLAGS))
+        if args.seed_chunk is not None and args.seed_chunk != rec["seed_chunk"]:
+            cli.fail(
+                f"error: --resume with a different config: seed_chunk ({args.seed_chunk} here, "
+                f"{rec['seed_chunk']} in the run)"
+            )
         if rec["processes"] != processes:
             cli.fail(
                 f"error: --resume {args.resume!r} ran as {rec['processes']} process(es), not {processes}: resume it "
@@ -139,7 +144,10 @@ def main(argv=None):
 
     start = time.perf_counter()
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
-    results = cli.run_study(study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer)
+    processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
+    if args.coordinator is not None:
+        processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
+    results = cli.run_study(study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer, resume_flags=processes_flags)
     if not writer:
         return
     summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)

@@ -28,10 +28,11 @@ def free_device_bytes(devices) -> float | None:
 
 
 def auto_chunk(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe: int = 64) -> int:
-    """All runs at once where the backend reports no memory (CPU); on a GPU, as many as fit,
-    from the memory XLA plans for `probe` runs of one `epochs_per_chunk`-epoch program."""
+    """All runs at once where the backend reports no memory (CPU) or they are no more than
+    `probe` per device; else as many as fit, from the memory XLA plans for `probe` runs of
+    one `epochs_per_chunk`-epoch program."""
     free = free_device_bytes(devices)
-    if free is None:
+    if free is None or runs.count <= probe * len(devices):  # no report, or no bigger than the probe
         return runs.count
     per_run = program_mb(cfg, probe, epochs_per_chunk, runs.has_momentum) * 2**20 / probe
     return chunk_size(per_run * len(devices), free * len(devices), runs.count, len(devices))

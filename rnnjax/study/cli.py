@@ -38,7 +38,14 @@ class CtrlC:
 
     def __init__(self):
         self.pressed = False
-        signal.signal(signal.SIGINT, self._handler)
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
 
     def _handler(self, signum, frame):
         if self.pressed:
@@ -160,7 +167,7 @@ class Bars:
         self.weight = {u: 1 if len(units) == 1 else u.count for u in units}  # epochs, or run-epochs
         self.done = {u: done[u] * self.weight[u] for u in units}
         if len(units) == 1:
-            total, unit, desc = cfg.epochs, "epoch", f"{name} x {units[0].count} seeds"
+            total, unit, desc = cfg.epochs, "epoch", f"{name} x {units[0].count} runs"
         else:
             n = sum(u.count for u in units)
             total, unit, desc = n * cfg.epochs, "run-epoch", f"{name}: {n} runs in {len(units)} programs"
@@ -171,7 +178,7 @@ class Bars:
         self.ctrl_c.check()
         self.done[unit] = progress.epoch * self.weight[unit]
         self.bar.update(sum(self.done.values()) - self.bar.n)
-        last = progress.history.loss[:, -1]
+        last = progress.history.loss[: unit.count, -1]  # not the padding of a short last block
         finite = last[np.isfinite(last)]
         self.bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
 
@@ -182,19 +189,20 @@ class Bars:
             print(f"{name}: compile {timing.compile_s:.1f} s, train {timing.train_s:.1f} s ({rate:.0f} seed-epochs/s)")
 
 
-def run_study(study, out: Path, chunk, seed_chunk, script: str, show: bool = True, summaries: bool = False):
+def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summaries=False, resume_flags=()):
     """The runner over `out`'s checkpoints, with progress bars; Ctrl-C checkpoints the chunk,
-    prints how to resume and exits 130; a damaged checkpoint exits 2 with one line."""
+    prints how to resume (with `resume_flags`) and exits 130; a damaged checkpoint exits 2
+    with one line."""
     from rnnjax.study import checkpoint, runner
 
-    ctrl_c = CtrlC()
     try:
-        results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
-        ctrl_c.check()
+        with CtrlC() as ctrl_c:
+            results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
+            ctrl_c.check()
     except KeyboardInterrupt:
+        resume = shlex.join(["python", script, "--resume", str(out), *resume_flags])
         print(
-            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
-            f"resume with: python {script} --resume {shlex.quote(str(out))}",
+            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\nresume with: {resume}",
             file=sys.stderr,
         )
         raise SystemExit(130) from None

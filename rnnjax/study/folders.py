@@ -2,7 +2,6 @@
 and renamed, so an interrupted run leaves the old file or the new one, never half of one."""
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -14,8 +13,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-
-from rnnjax.core.config import Config
 
 RUNS_ROOT = Path("runs")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib")
@@ -109,7 +106,3 @@ def environment() -> dict:
         "prng_impl": str(jax.config.jax_default_prng_impl),
         "platform": platform.platform(),
     }
-
-
-def config_record(configs: dict[str, Config]) -> dict:
-    return {name: dataclasses.asdict(cfg) for name, cfg in configs.items()}

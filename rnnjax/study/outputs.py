@@ -40,10 +40,14 @@ def read_record(out: Path) -> dict:
     """A run folder's config.json, or a RunDirError naming what is wrong with it."""
     try:
         rec = json.loads((out / "config.json").read_text())
+        if "kind" not in rec:
+            raise folders.RunDirError(f"{str(out)!r} was written by an older rnnjax (no kind in config.json)")
         if rec["kind"] not in KINDS:
             raise ValueError(rec["kind"])
         study_of(rec)
         return rec
+    except folders.RunDirError:
+        raise
     except FileNotFoundError:
         raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
     except (ValueError, KeyError, TypeError) as err:
@@ -203,8 +207,11 @@ def load_run(folder: str | Path) -> RunFolder:
         raise folders.RunDirError(f"{str(out)!r} has not finished: resume it first")
     study = study_of(rec)
     sweep = rec["kind"] == "sweep"
-    history, forecasts, params = (np.load(out / f) for f in ("history.npz", "forecasts.npz", "params.npz"))
-    flat_params = {key: params[key] for key in params.files}
+    arrays = {}
+    for name in ("history.npz", "forecasts.npz", "params.npz"):
+        with np.load(out / name) as f:
+            arrays[name] = {key: f[key] for key in f.files}
+    history, forecasts, flat_params = arrays["history.npz"], arrays["forecasts.npz"], arrays["params.npz"]
     rows = folders.read_csv(out / "metrics.csv")
     results = {}
     for name in study.configs:

@@ -10,6 +10,7 @@ resumes where it stopped with bit-identical results. The main experiment is the 
 one grid point: one unit per model.
 """
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -82,9 +83,9 @@ def point_config(study: Study, name: str, g: int) -> Config:
 def plan(study: Study, seed_chunk: int | None, epochs_per_chunk: int, devices, index: int, count: int) -> list[Unit]:
     """Process `index` of `count`'s units, model by model, in run order."""
     devices = jax.local_devices() if devices is None else devices
+    runs = grid_runs(study.grid, study.seeds)
     units = []
     for name, cfg in study.configs.items():
-        runs = grid_runs(study.grid, study.seeds)
         start, stop = distributed.block(runs.count, index, count)
         for group in shape_groups(study.grid, study.seeds):
             lo, hi = max(start, group.start), min(stop, group.stop)
@@ -101,6 +102,12 @@ def _plan_path(folder: Path, index: int) -> Path:
     return folder / "checkpoints" / f"plan-{index}.json"
 
 
+def _study_record(study: Study) -> dict:
+    """What a plan was made for: a saved plan is used only for the same study."""
+    configs = {name: dataclasses.asdict(cfg) for name, cfg in study.configs.items()}
+    return {"configs": configs, "grid": study.grid.points}
+
+
 def load_or_plan(study, folder, seed_chunk, epochs_per_chunk, devices, index, count) -> list[Unit]:
     """The plan this process saved in `folder` when the study started, else a new one (saved
     there): an automatic chunk of runs depends on the free memory, which a resumed study
@@ -112,18 +119,22 @@ def load_or_plan(study, folder, seed_chunk, epochs_per_chunk, devices, index, co
             units = [Unit(str(m), int(a), int(b), int(s)) for m, a, b, s in saved["units"]]
             if any(u.model not in study.configs for u in units):  # names become paths: only the study's
                 raise ValueError("unknown model")
+            version, processes, made_for = saved["version"], int(saved["processes"]), saved["study"]
         except (ValueError, KeyError, TypeError):
             raise checkpoint.CheckpointError(f"{str(path)!r} is damaged; the study cannot be resumed") from None
-        if saved["processes"] != count:
+        if version != PLAN_VERSION or made_for != json.loads(json.dumps(_study_record(study))):
+            raise checkpoint.CheckpointError(f"{str(path)!r} was made for another study; not resumed")
+        if processes != count:
             raise checkpoint.CheckpointError(
-                f"this study ran as {saved['processes']} process(es), not {count}: resume it with the same "
+                f"this study ran as {processes} process(es), not {count}: resume it with the same "
                 "--num-processes (each process's checkpoints hold its own block of runs)"
             )
         return units
     units = plan(study, seed_chunk, epochs_per_chunk, devices, index, count)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"version": PLAN_VERSION, "processes": count, "units": [list(u) for u in units]}
+        units_record = [list(u) for u in units]
+        record = {"version": PLAN_VERSION, "processes": count, "study": _study_record(study), "units": units_record}
         folders.write_json(path, record)
     return units
 
@@ -192,7 +203,7 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
     mine = [u for u in units if u.model == name]
     monitor.start_model(name, base, mine, _done_epochs(mine, folder))
     timing = Timing(0.0, 0.0, 0.0)
-    results: list[Result] = []
+    points = []  # (grid point, its rows)
     for group in shape_groups(study.grid, study.seeds):
         cfg = base.replace(**group.shape)
         parts = []
@@ -205,17 +216,19 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
             for a, b in (distributed.block(runs.count, p, jax.process_count()) for p in range(jax.process_count()))
         ]
         local = jax.tree.map(lambda *a: np.concatenate(a), *parts) if parts else _no_outputs(cfg)
+        if len(local.forecast) != counts[jax.process_index()]:
+            raise checkpoint.CheckpointError(f"the plan's units do not cover {name}'s runs; not resumed")
         rows = distributed.gather(local, counts)
         for g in range(group.start // study.seeds, group.stop // study.seeds):
             first = g * study.seeds - group.start
-            point = jax.tree.map(lambda a, i=first: a[i : i + study.seeds], rows)
-            cfg_g = point_config(study, name, g)
-            context, truth = data_lib.forecast_truth(cfg_g)
-            results.append(
-                Result(cfg_g, point.params, point.history, point.diverged_epoch, point.forecast, context, truth, timing)
-            )
+            points.append((g, jax.tree.map(lambda a, i=first: a[i : i + study.seeds], rows)))
     monitor.end_model(name, base, timing)
-    return [r._replace(timing=timing) for r in results]
+    results = []
+    for g, p in points:
+        cfg_g = point_config(study, name, g)
+        context, truth = data_lib.forecast_truth(cfg_g)
+        results.append(Result(cfg_g, p.params, p.history, p.diverged_epoch, p.forecast, context, truth, timing))
+    return results
 
 
 def run_study(

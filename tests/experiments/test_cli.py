@@ -37,7 +37,8 @@ def folders(tmp_path):
         "swept": [],
         "chunk": None,
     }
-    runs = {"partial": record, "finished": record | {"finished": True}, "sweep": record | {"kind": "sweep"}}
+    old = {k: v for k, v in record.items() if k != "kind"}
+    runs = {"partial": record, "finished": record | {"finished": True}, "sweep": record | {"kind": "sweep"}, "old": old}
     for name, rec in runs.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(rec))
@@ -83,6 +84,7 @@ BAD = [
     (["--resume", "{tmp}/empty"], "not a run folder"),
     (["--resume", "{tmp}/broken"], "unreadable config.json"),
     (["--resume", "{tmp}/finished"], "finished run"),
+    (["--resume", "{tmp}/old"], "written by an older rnnjax"),
     (["--resume", "{tmp}/sweep"], "written by a sweep"),
     (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
     (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),
@@ -109,3 +111,14 @@ def test_as_a_process_too():
         [sys.executable, str(SCRIPT), "--lr", "nan"], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "'nan'" in proc.stderr
+
+
+def test_the_ctrl_c_handler_lives_only_while_training():
+    import signal
+
+    from rnnjax.study import cli
+
+    before = signal.getsignal(signal.SIGINT)
+    with cli.CtrlC() as ctrl_c:
+        assert signal.getsignal(signal.SIGINT) == ctrl_c._handler
+    assert signal.getsignal(signal.SIGINT) is before

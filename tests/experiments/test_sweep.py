@@ -155,6 +155,9 @@ def test_resuming_with_another_process_count_is_refused(one_process, tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "ran as 1 process(es), not 2" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    args = ["--resume", str(out), "--seed-chunk", "2"]
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "seed_chunk (2 here, None in the run)" in proc.stderr
 
 
 def test_two_processes_give_the_numbers_of_one(one_process, tmp_path):

@@ -82,3 +82,15 @@ def test_a_plan_saved_for_other_processes_is_refused(tmp_path):
     runner.load_or_plan(study, tmp_path, 3, 2, None, 0, 2)
     with pytest.raises(checkpoint.CheckpointError, match="ran as 2 process"):
         runner.load_or_plan(study, tmp_path, 3, 2, None, 0, 1)
+
+
+def test_a_plan_made_for_another_study_is_refused(tmp_path):
+    two = Study({"gru": TINY}, make_grid(TINY, {"lr": [0.01, 0.1]}))
+    three = Study({"gru": TINY}, make_grid(TINY, {"lr": [0.01, 0.1, 0.3]}))
+    units = runner.load_or_plan(two, tmp_path, 4, 2, None, 0, 1)
+    assert runner.load_or_plan(two, tmp_path, 6, 2, None, 0, 1) == units  # the saved cut wins
+    with pytest.raises(checkpoint.CheckpointError, match="another study"):
+        runner.load_or_plan(three, tmp_path, 4, 2, None, 0, 1)
+    (tmp_path / "checkpoints" / "plan-0.json").write_text('{"units": []}')
+    with pytest.raises(checkpoint.CheckpointError, match="damaged"):
+        runner.load_or_plan(two, tmp_path, 4, 2, None, 0, 1)
