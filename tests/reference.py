@@ -39,3 +39,29 @@ def run_sequence(step, carry, xs):
         carry = step(carry, x)
         hs.append(carry[-1] if isinstance(carry, tuple) else carry)
     return np.stack(hs)
+
+
+def mingru_step(h, x, W, b):
+    """minGRU (Feng et al. 2024): z = σ(Linear_z x), h̃ = Linear_h x, h' = (1 − z) h + z h̃."""
+    H = h.shape[-1]
+    a = x @ W + b
+    z, cand = sigmoid(a[:H]), a[H:]
+    return (1 - z) * h + z * cand
+
+
+def minlstm_step(h, x, W, b):
+    """minLSTM: f, i = σ(Linear x), h̃ = Linear x, f' = f/(f+i), i' = i/(f+i), h' = f' h + i' h̃."""
+    H = h.shape[-1]
+    a = x @ W + b
+    f, i, cand = sigmoid(a[:H]), sigmoid(a[H : 2 * H]), a[2 * H :]
+    return f / (f + i) * h + i / (f + i) * cand
+
+
+def lru_step(x_state, u, p):
+    """LRU (Orvieto et al. 2023): x' = Λ x + γ ⊙ (B u), y = Re(C x') + D u; Λ = exp(−e^ν + i e^θ).
+    Returns (x', y)."""
+    lam = np.exp(-np.exp(p["nu_log"]) + 1j * np.exp(p["theta_log"]))
+    B = p["B_re"] + 1j * p["B_im"]
+    C = p["C_re"] + 1j * p["C_im"]
+    x_new = lam * x_state + np.exp(p["gamma_log"]) * (B @ u)
+    return x_new, (C @ x_new).real + p["D"] @ u

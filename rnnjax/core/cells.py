@@ -10,6 +10,10 @@ ONE orthogonal matrix (orthonormal rows), exactly as Keras initialises them; per
 orthogonal blocks train measurably differently. Under `scheme="flax"` they take Flax's
 defaults: lecun_normal kernels, an orthogonal block per gate, zero biases.
 
+Cells whose recurrence is linear in the state (minGRU, minLSTM, LRU) subclass
+`LinearRecurrentCell`: besides the step they have a parallel form over a whole window
+(`sequence`, an associative scan), which the model uses when a cell has one.
+
 Adding a cell: write the class (fields `features` and `scheme`) and add one line to CELLS.
 """
 
@@ -229,15 +233,182 @@ class FlaxLSTMCell(nn.OptimizedLSTMCell):
         return keras_lstm_to_flax(_keras_params(KerasLSTMCell, key, in_features, self.features))
 
 
+def _compose(earlier, later):
+    """Two steps of h' = a ⊙ h + b as one: a2 ⊙ (a1 ⊙ h + b1) + b2 (associative)."""
+    (a1, b1), (a2, b2) = earlier, later
+    return a2 * a1, a2 * b1 + b2
+
+
+class LinearRecurrentCell(nn.RNNCellBase):
+    """Base of the cells whose recurrence is linear in the state: h_t = a_t ⊙ h_{t-1} + b_t,
+    with (a_t, b_t) = `coefficients(x_t)` depending on the input only, and the output
+    y_t = `readout(h_t, x_t)` (h_t itself by default).
+
+    Two forms of one recurrence: calling the cell is one step (closed-loop rollouts keep
+    the state), and `sequence` computes every step of a window at once with
+    `jax.lax.associative_scan` (log depth in time), which the model uses for training.
+    A subclass declares its parameters in `setup` and writes `coefficients`.
+    """
+
+    features: int
+    scheme: str = "keras"
+    in_features: int = 1
+    parallel: ClassVar[bool] = True  # the model scans these with `sequence`
+    state_dtype: ClassVar = jnp.float32
+
+    def coefficients(self, x_I):
+        """(a, b) of h' = a ⊙ h + b for one step [I] or all at once [T, I]."""
+        raise NotImplementedError
+
+    def readout(self, h, x_I):
+        return h
+
+    @nn.nowrap
+    def initialize_carry(self, rng, input_shape):
+        return jnp.zeros((*input_shape[:-1], self.features), self.state_dtype)
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+    def __call__(self, h, x_I):
+        a, b = self.coefficients(x_I)
+        h_new = a * h + b
+        return h_new, self.readout(h_new, x_I)
+
+    def sequence(self, h0, x_TxI):
+        """(last state, y_TxH) from state h0: h_t = A_t ⊙ h0 + B_t, (A, B) the scan of (a, b)."""
+        a_T, b_T = self.coefficients(x_TxI)
+        A_T, B_T = jax.lax.associative_scan(_compose, (a_T, b_T))
+        h_T = A_T * h0 + B_T
+        return h_T[-1], self.readout(h_T, x_TxI)
+
+
+class MinGRUCell(LinearRecurrentCell):
+    """minGRU (Feng, Tung, Ahmed, Bengio, Hajimirsadeghi 2024, "Were RNNs All We Needed?"):
+
+    z_t = σ(x_t W_z + b_z),  h̃_t = x_t W_h + b_h,  h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t
+
+    Choices the paper leaves open: this is its plain (linear-space) form, as in the issue's
+    equations, scanned in linear space (the paper's log-space scan, with h̃ passed through
+    g(x) = x + 0.5 or σ(x) to stay positive, is for very long sequences; a 20-step window
+    needs neither). Parameters in Keras's fused layout, `kernel` [I, 2H] (blocks z, h) and
+    `bias` [2H]; glorot_uniform kernel and zero bias under `scheme="keras"`, lecun_normal
+    under "flax" (the paper uses its framework's default Linear).
+    """
+
+    gates: ClassVar[int] = 2
+
+    def setup(self):
+        G = self.gates * self.features
+        self.kernel = self.param("kernel", kernel_init(self.scheme), (self.in_features, G))
+        self.bias = self.param("bias", nn.initializers.zeros_init(), (G,))
+
+    def coefficients(self, x_I):
+        xz, xh = jnp.split(x_I @ self.kernel + self.bias, 2, axis=-1)
+        z = jax.nn.sigmoid(xz)
+        return 1.0 - z, z * xh
+
+
+class MinLSTMCell(MinGRUCell):
+    """minLSTM (Feng et al. 2024):
+
+    f_t = σ(x_t W_f + b_f),  i_t = σ(x_t W_i + b_i),  h̃_t = x_t W_h + b_h
+    f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t),  h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
+
+    The paper's length-independent normalisation of the gates, in linear space (see
+    MinGRUCell); `kernel` [I, 3H] (blocks f, i, h), zero bias (no forget-gate offset: the
+    paper states none).
+    """
+
+    gates: ClassVar[int] = 3
+
+    def coefficients(self, x_I):
+        xf, xi, xh = jnp.split(x_I @ self.kernel + self.bias, 3, axis=-1)
+        f, i = jax.nn.sigmoid(xf), jax.nn.sigmoid(xi)
+        return f / (f + i), i / (f + i) * xh
+
+
+def _uniform_open(key, shape, dtype=jnp.float32):
+    """U(0, 1) without 0, whose logarithms below would be infinite."""
+    return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny)
+
+
+class LRUCell(LinearRecurrentCell):
+    """Linear Recurrent Unit (Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu, De 2023,
+    "Resurrecting Recurrent Neural Networks for Long Sequences"):
+
+    x_k = Λ x_{k−1} + γ ⊙ (B u_k),  y_k = Re(C x_k) + D u_k,
+    Λ = diag(exp(−exp(ν) + i·exp(θ))),  γ = exp(γ_log)
+
+    `features` is the state size N, and the output width too (C is [N, N]). Initialisation
+    as the paper's ring: |λ| = sqrt(U(r_min², r_max²)) through ν = log(−log|λ|), phase
+    θ ~ U(0, max_phase) through log θ, γ_log = log sqrt(1 − |λ|²) (then trained), B and C
+    complex Gaussian with variance 1/(2 I) and 1/N per part as in minimal-LRU
+    (NicolasZucchet/minimal-LRU, whose defaults r_min 0, r_max 1, max_phase 6.28 these
+    are), D standard normal. The paper's LRU layer alone: no MLP, normalisation or skip
+    around it, so that the Dense head is the same as every other cell's. `scheme` does not
+    apply: the paper's initialisation is part of the method.
+    """
+
+    r_min: float = 0.0
+    r_max: float = 1.0
+    max_phase: float = 6.28
+    state_dtype: ClassVar = jnp.complex64
+
+    def setup(self):
+        N, I = self.features, self.in_features
+
+        def nu_init(key, shape, dtype=jnp.float32):
+            u = _uniform_open(key, shape, dtype)
+            return jnp.log(-0.5 * jnp.log(u * (self.r_max**2 - self.r_min**2) + self.r_min**2))
+
+        def theta_init(key, shape, dtype=jnp.float32):
+            return jnp.log(self.max_phase * _uniform_open(key, shape, dtype))
+
+        def normal(scale):
+            return lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, dtype) * scale
+
+        self.nu_log = self.param("nu_log", nu_init, (N,))
+        self.theta_log = self.param("theta_log", theta_init, (N,))
+        gamma = lambda key, shape: jnp.log(jnp.sqrt(1 - jnp.abs(self.eigenvalues()) ** 2))
+        self.gamma_log = self.param("gamma_log", gamma, (N,))
+        self.B_re = self.param("B_re", normal((2 * I) ** -0.5), (N, I))
+        self.B_im = self.param("B_im", normal((2 * I) ** -0.5), (N, I))
+        self.C_re = self.param("C_re", normal(N**-0.5), (N, N))
+        self.C_im = self.param("C_im", normal(N**-0.5), (N, N))
+        self.D = self.param("D", normal(1.0), (N, I))
+
+    def eigenvalues(self):
+        """diag(Λ) = exp(−exp(ν) + i exp(θ)): |λ| < 1 for any ν."""
+        return jnp.exp(-jnp.exp(self.nu_log) + 1j * jnp.exp(self.theta_log))
+
+    def coefficients(self, u_I):
+        B = (self.B_re + 1j * self.B_im) * jnp.exp(self.gamma_log)[:, None]
+        Bu = u_I @ B.T
+        return jnp.broadcast_to(self.eigenvalues(), Bu.shape), Bu
+
+    def readout(self, x, u_I):
+        return (x @ (self.C_re + 1j * self.C_im).T).real + u_I @ self.D.T
+
+
 CELLS: dict[str, type[nn.RNNCellBase]] = {
     "gru": KerasGRUCell,
     "lstm": KerasLSTMCell,
     "rnn": SimpleRNNCell,
     "flax_gru": FlaxGRUCell,
     "flax_lstm": FlaxLSTMCell,
+    "mingru": MinGRUCell,
+    "minlstm": MinLSTMCell,
+    "lru": LRUCell,
 }
 
 
 def make_cell(name: str, features: int, scheme: str = "keras") -> nn.RNNCellBase:
     """The registered cell `name` with `features` hidden units."""
     return CELLS[name](features=features, scheme=scheme)
+
+
+def has_parallel_form(cell) -> bool:
+    """Whether the cell (class or instance) computes a window at once (`sequence`)."""
+    return bool(getattr(cell, "parallel", False))

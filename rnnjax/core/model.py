@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from rnnjax.core.cells import make_cell
+from rnnjax.core.cells import has_parallel_form, make_cell
 from rnnjax.core.config import Config
 
 IN_FEATURES = 1  # a univariate series
@@ -36,7 +36,10 @@ class Regressor(nn.Module):
         return self.cell.initialize_carry(jax.random.key(0), (in_features,))
 
     def hidden(self, carry, x_TxI):
-        """(last carry, h_TxH): the cell scanned over time from `carry`."""
+        """(last carry, h_TxH) from `carry`: the cell's parallel form over the window where
+        it has one (an associative scan), else the cell scanned step by step."""
+        if has_parallel_form(self.cell):
+            return self.cell.sequence(carry, x_TxI)
         scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll)
         return scan(self.cell, carry, x_TxI)
 

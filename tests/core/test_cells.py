@@ -32,7 +32,16 @@ def hidden_states(cell, params, xs=XS):
 
 @pytest.mark.parametrize(
     "cell, params_with_head",
-    [("gru", 5201), ("lstm", 6761), ("rnn", 1721), ("flax_gru", 5121), ("flax_lstm", 6761)],
+    [
+        ("gru", 5201),
+        ("lstm", 6761),
+        ("rnn", 1721),
+        ("flax_gru", 5121),
+        ("flax_lstm", 6761),
+        ("mingru", 2 * 40 + 2 * 40 + 41),  # kernel [1, 2H], bias [2H], Dense
+        ("minlstm", 3 * 40 + 3 * 40 + 41),
+        ("lru", 3 * 40 + 2 * 40 + 2 * 40 * 40 + 40 + 41),  # ν θ γ, B, C, D, Dense
+    ],
 )
 @pytest.mark.parametrize("init", ["keras", "flax"])
 def test_parameter_counts_match_keras_summary(cell, params_with_head, init):
@@ -139,3 +148,82 @@ def test_registry_makes_every_cell():
     for name, cls in cells.CELLS.items():
         cell = cells.make_cell(name, 3)
         assert isinstance(cell, cls) and cell.features == 3
+
+
+PARALLEL = ("mingru", "minlstm", "lru")
+
+
+def random_params(name, seed=0, hidden=H):
+    """A cell's parameters at their initialisation, every leaf then perturbed: nothing zero."""
+    cfg = Config(cell=name, hidden=hidden)
+    params = init_params(make_model(cfg), jax.random.key(seed), cfg.window)["cell"]
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda a: np.asarray(a) + rng.normal(0, 0.3, np.shape(a)).astype(np.float32), params)
+
+
+@pytest.mark.parametrize("name", PARALLEL)
+def test_the_parallel_form_equals_the_step_form_scanned(name):
+    cell = cells.make_cell(name, H)
+    assert cells.has_parallel_form(cell) and not cells.has_parallel_form(cells.make_cell("gru", H))
+    rng = np.random.default_rng(1)
+    xs = jnp.asarray(rng.normal(size=(20, I)), jnp.float32)
+    for seed in range(3):
+        variables = {"params": random_params(name, seed)}
+        h0 = cell.initialize_carry(None, (I,))
+        h0 = h0 + jnp.asarray(rng.normal(size=h0.shape), h0.dtype)  # from a non-zero state too
+        last, ys = cell.apply(variables, h0, xs, method=type(cell).sequence)
+
+        def step(h, x, variables=variables):
+            return cell.apply(variables, h, x)
+
+        last_step, ys_step = jax.lax.scan(step, h0, xs)
+        np.testing.assert_allclose(np.asarray(ys), np.asarray(ys_step), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(last), np.asarray(last_step), rtol=1e-5, atol=1e-5)
+
+
+def test_mingru_matches_numpy_equations():
+    p = random_params("mingru")
+    expect = ref.run_sequence(lambda h, x: ref.mingru_step(h, x, p["kernel"], p["bias"]), np.zeros(H), XS)
+    np.testing.assert_allclose(hidden_states(cells.MinGRUCell(H), p), expect, atol=1e-5)
+
+
+def test_minlstm_matches_numpy_equations():
+    p = random_params("minlstm")
+    expect = ref.run_sequence(lambda h, x: ref.minlstm_step(h, x, p["kernel"], p["bias"]), np.zeros(H), XS)
+    np.testing.assert_allclose(hidden_states(cells.MinLSTMCell(H), p), expect, atol=1e-5)
+
+
+def test_lru_matches_numpy_equations():
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), random_params("lru"))
+    state, expect = np.zeros(H, complex), []
+    for u in XS.astype(np.float64):
+        state, y = ref.lru_step(state, u, p)
+        expect.append(y)
+    np.testing.assert_allclose(hidden_states(cells.LRUCell(H), p), np.stack(expect), atol=1e-5)
+
+
+def test_lru_initialises_its_eigenvalues_on_the_papers_ring():
+    cell = cells.LRUCell(400, r_min=0.4, r_max=0.9, max_phase=3.0)
+    params = cell.init(jax.random.key(0), cell.initialize_carry(None, (1,)), jnp.zeros(1))["params"]
+    lam = np.asarray(cell.apply({"params": params}, method=cells.LRUCell.eigenvalues))
+    assert np.all(np.abs(lam) >= 0.4 - 1e-6) and np.all(np.abs(lam) <= 0.9 + 1e-6)
+    # |λ|² is uniform on [r_min², r_max²]: its mean is the middle
+    assert abs(np.mean(np.abs(lam) ** 2) - (0.16 + 0.81) / 2) < 0.03
+    assert np.all(np.angle(lam) % (2 * np.pi) <= 3.0 + 1e-5)
+    np.testing.assert_allclose(np.exp(params["gamma_log"]), np.sqrt(1 - np.abs(lam) ** 2), rtol=1e-5)
+    assert params["B_re"].shape == (400, 1) and params["C_re"].shape == (400, 400)
+    assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("name", PARALLEL)
+@pytest.mark.parametrize("mode", ["window", "carry"])
+def test_parallel_cells_train_and_roll_out_closed_loop(name, mode):
+    from rnnjax.core.forecast import forecast
+    from rnnjax.scaling import sharding
+
+    cfg = Config(cell=name, hidden=8, epochs=20, seeds=2, forecast_mode=mode, horizon=30)
+    trained = sharding.train(cfg)
+    loss = np.asarray(trained.history.loss)
+    assert np.all(loss[:, -1] < loss[:, 0])
+    pred = forecast(cfg, trained.params)
+    assert pred.shape == (2, 30) and np.all(np.isfinite(pred))
