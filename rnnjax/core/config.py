@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 
 FORECAST_MODES = ("window", "carry")
+TIME_SCANS = ("parallel", "sequential")
 
 
 class ConfigError(ValueError):
@@ -28,6 +29,7 @@ class Config:
     hidden: int = 40
     init: str = "keras"  # initialiser scheme: "keras" or "flax"
     unroll: int = 0  # time steps per scan iteration; 0: per backend (model.default_unroll); same maths
+    time_scan: str = "parallel"  # cells with a parallel form: associative scan, or step by step; same maths
     # training
     lr: float = 0.01
     momentum: float = 0.0  # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
@@ -116,6 +118,7 @@ def _validate(cfg: Config):
     _check_int(cfg, "hidden", 1)
     _check_choice(cfg, "init", SCHEMES)
     _check_int(cfg, "unroll", 0)
+    _check_choice(cfg, "time_scan", TIME_SCANS)
     _check_float(cfg, "lr", positive=True)
     _check_float(cfg, "momentum")
     if not 0.0 <= cfg.momentum < 1.0:

@@ -24,6 +24,7 @@ class Regressor(nn.Module):
     out_features: int = 1
     head_init: str = "keras"
     unroll: int = 1  # time steps per iteration of the scan loop
+    parallel: bool = True  # a cell's parallel form over the window, where it has one
 
     def setup(self):
         kernel = nn.initializers.glorot_uniform() if self.head_init == "keras" else nn.initializers.lecun_normal()
@@ -38,7 +39,7 @@ class Regressor(nn.Module):
     def hidden(self, carry, x_TxI):
         """(last carry, h_TxH) from `carry`: the cell's parallel form over the window where
         it has one (an associative scan), else the cell scanned step by step."""
-        if has_parallel_form(self.cell):
+        if self.parallel and has_parallel_form(self.cell):
             return self.cell.sequence(carry, x_TxI)
         scan = nn.scan(_cell_step, variable_broadcast="params", split_rngs={"params": False}, unroll=self.unroll)
         return scan(self.cell, carry, x_TxI)
@@ -64,7 +65,8 @@ def default_unroll(window: int, backend: str | None = None) -> int:
 def make_model(cfg: Config) -> Regressor:
     cell = make_cell(cfg.cell, cfg.hidden, cfg.init)
     unroll = cfg.unroll or default_unroll(cfg.window)
-    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll)
+    parallel = cfg.time_scan == "parallel"
+    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll, parallel=parallel)
 
 
 def init_params(model: Regressor, key: jax.Array, window: int) -> dict:

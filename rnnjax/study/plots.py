@@ -78,25 +78,49 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
 
 
+OVERLAID = 2  # up to this many models share one panel; more get a panel each
+
+
+def panels(names: list[str], size=(8, 4.5)):
+    """(figure, {model: axes}, axes in use): one panel for up to OVERLAID models, else small
+    multiples, one panel per model, sharing their axes so that panels compare at a glance."""
+    if len(names) <= OVERLAID:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, dict.fromkeys(names, ax), [ax]
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), sharex=True, sharey=True, squeeze=False)
+    flat = list(grid.ravel())
+    for ax in flat[len(names) :]:
+        ax.set_visible(False)
+    return fig, dict(zip(names, flat, strict=False)), flat[: len(names)]
+
+
+def finish_panels(fig, axes, out: Path, name: str, title: str, xlabel: str, ylabel: str, legend=None, **ax_set):
+    """Labels, legend and grid on every panel, one title, then `save`."""
+    for ax in axes:
+        ax.set(xlabel=xlabel, ylabel=ylabel, **ax_set)
+        ax.legend(**(legend or {"fontsize": 7}))
+        ax.grid(alpha=0.3, which="both")
+    if len(axes) == 1:
+        axes[0].set_title(title)
+    else:
+        fig.suptitle(title)
+        fig.tight_layout()
+    return save(fig, out, name)
+
+
 def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax_of, axes = panels(list(runs))
     for i, (name, run) in enumerate(runs.items()):
+        ax, color = ax_of[name], COLORS[i % len(COLORS)]
         epochs = np.arange(1, run.cfg.epochs + 1)
         label = _label(name, run)
-        _band(ax, epochs, _kept(run, run.loss), 25, 75, COLORS[i % len(COLORS)], f"{label} train", "IQR over seeds")
-        _band(
-            ax,
-            epochs,
-            _kept(run, run.val_loss),
-            25,
-            75,
-            COLORS[i % len(COLORS)],
-            f"{label} val",
-            "IQR over seeds",
-            ls="--",
-        )
-    ax.set(xlabel="epoch", ylabel="MSE loss (log scale)", yscale="log", title="Loss: median over seeds, band = 25-75%")
-    return finish(fig, ax, out, "loss", legend={"fontsize": 7, "ncol": 2}, grid={"alpha": 0.3, "which": "both"})
+        _band(ax, epochs, _kept(run, run.loss), 25, 75, color, f"{label} train", "IQR over seeds")
+        _band(ax, epochs, _kept(run, run.val_loss), 25, 75, color, f"{label} val", "IQR over seeds", ls="--")
+    title = "Loss: median over seeds, band = 25-75%"
+    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
+    return finish_panels(fig, axes, out, "loss", title, "epoch", "MSE loss (log scale)", legend, yscale="log")
 
 
 def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
@@ -104,46 +128,30 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     cfg = first.cfg
     t_ctx = np.arange(1, cfg.window + 1)
     t = np.arange(cfg.window + 1, cfg.window + 1 + cfg.horizon)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
-    ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
+    fig, ax_of, axes = panels(list(runs), size=(9, 4.5))
+    for ax in axes:
+        ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
+        ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
     for i, (name, run) in enumerate(runs.items()):
+        ax, color = ax_of[name], COLORS[i % len(COLORS)]
         kept = _kept(run, run.forecast)
         for row in kept[:FAINT_SEEDS]:
-            ax.plot(t, row, color=COLORS[i % len(COLORS)], alpha=0.15, lw=0.8)
-        ax.plot(
-            [],
-            [],
-            color=COLORS[i % len(COLORS)],
-            alpha=0.3,
-            lw=0.8,
-            label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds",
-        )
-        _band(ax, t, kept, 10, 90, COLORS[i % len(COLORS)], _label(name, run), "10-90% over seeds")
-    ax.set(
-        xlabel="sample index",
-        ylabel="y",
-        title=f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps)",
-    )
-    return finish(fig, ax, out, "forecast", legend={"fontsize": 7, "ncol": 2})
+            ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
+        ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
+        _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
+    title = f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps); band = 10-90% over seeds"
+    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
+    return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)
 
 
 def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax_of, axes = panels(list(runs), size=(8, 4))
     for i, (name, run) in enumerate(runs.items()):
         err = np.abs(_kept(run, run.forecast) - run.truth)
-        _band(
-            ax,
-            np.arange(1, run.cfg.horizon + 1),
-            err,
-            25,
-            75,
-            COLORS[i % len(COLORS)],
-            _label(name, run),
-            "IQR over seeds",
-        )
-    ax.set(xlabel="steps ahead (closed loop)", ylabel="|forecast - truth|", title="Forecast error against horizon")
-    return finish(fig, ax, out, "horizon_error", legend={"fontsize": 8})
+        steps = np.arange(1, run.cfg.horizon + 1)
+        _band(ax_of[name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds")
+    title = "Forecast error against horizon: median over seeds, band = 25-75%"
+    return finish_panels(fig, axes, out, "horizon_error", title, "steps ahead (closed loop)", "|forecast - truth|")
 
 
 def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
@@ -171,20 +179,22 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
     """The seed notebook's two plots, for one seed: its loss curves and its forecast."""
     first = next(iter(runs.values()))
     fig, (ax_loss, ax_fc) = plt.subplots(1, 2, figsize=(12, 4))
-    for name, run in runs.items():
-        epochs = np.arange(run.cfg.epochs)
-        ax_loss.plot(epochs, run.loss[seed], label=f"{name}_loss")
-        ax_loss.plot(epochs, run.val_loss[seed], label=f"{name}_val_loss")
+    for i, (name, run) in enumerate(runs.items()):  # one colour per model: solid train, dashed val
+        epochs, color = np.arange(run.cfg.epochs), COLORS[i % len(COLORS)]
+        ax_loss.plot(epochs, run.loss[seed], color=color, label=f"{name}_loss")
+        ax_loss.plot(epochs, run.val_loss[seed], color=color, ls="--", label=f"{name}_val_loss")
     ax_loss.set(xlabel="epoch", ylabel="MSE loss", title=f"Loss, seed {seed} only", yscale="log")
-    ax_loss.legend()
+    ax_loss.legend(fontsize=7, ncol=2 if len(runs) > OVERLAID else 1)
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg
-    ax_fc.plot(np.arange(cfg.n_points), data_lib.series(cfg), label="truth")
+    ax_fc.plot(np.arange(cfg.n_points), data_lib.series(cfg), "k-", lw=1.2, label="truth")
     t = np.arange(1, cfg.window + 1 + cfg.horizon)
-    for name, run in runs.items():
-        ax_fc.plot(t, np.concatenate([run.context, run.forecast[seed]]), label=f"{name} result")
+    for i, (name, run) in enumerate(runs.items()):
+        ax_fc.plot(
+            t, np.concatenate([run.context, run.forecast[seed]]), color=COLORS[i % len(COLORS)], label=f"{name} result"
+        )
     ax_fc.set(xlabel="sample index", ylabel="y", title=f"Context + closed-loop forecast, seed {seed} only")
-    ax_fc.legend()
+    ax_fc.legend(fontsize=7)
     ax_fc.grid(alpha=0.3)
     return save(fig, out, f"seed{seed}")
 

@@ -147,10 +147,36 @@ def claims(runs: dict[str, Result]) -> list[dict]:
     return out
 
 
+def comparisons(runs: dict[str, Result], metric: str = "forecast_rmse") -> list[dict]:
+    """Every pair of models, paired by seed, with Holm's adjustment over the family of pairs."""
+    names = list(runs)
+    pairs = [comparison(runs, a, b, metric) for i, a in enumerate(names) for b in names[i + 1 :]]
+    for cmp, p_holm in zip(pairs, stats.holm([c["p_value"] for c in pairs]), strict=True):
+        cmp["p_holm"] = p_holm
+    return pairs
+
+
+def ranking(runs: dict[str, Result], metric: str = "forecast_rmse") -> list[dict]:
+    """Models by median `metric` over their non-diverged seeds (best first; a model with no
+    finite value last), each with a percentile-bootstrap 95% CI of its median."""
+    m = METRICS[metric]
+    rows = []
+    for name, run in runs.items():
+        values = stats.finite(_masked(run, m.fn(run)))
+        median = float(np.median(values)) if len(values) else None
+        rows.append(
+            {"model": name, "n": len(values), "median": median, "median_ci95": stats.bootstrap_ci(values, np.median)}
+        )
+    sign = -1.0 if m.lower_is_better is False else 1.0
+    return sorted(rows, key=lambda r: (r["median"] is None, sign * (r["median"] or 0.0)))
+
+
 def summarize(runs: dict[str, Result]) -> dict:
     names = list(runs)
     out = {"models": {name: model_summary(run) for name, run in runs.items()}}
     out["comparison"] = comparison(runs, names[0], names[1]) if len(names) >= 2 else None
+    out["comparisons"] = comparisons(runs)
+    out["ranking"] = {"metric": "forecast_rmse", "models": ranking(runs)}
     out["claims"] = claims(runs)
     return out
 
@@ -198,6 +224,33 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
             cells = [_fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
             label = f"{METRICS[metric].label} (`{metric}`)"
             lines.append(f"| {label} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
+    rank = summary["ranking"]
+    lines += [
+        "",
+        f"## Ranking by median {METRICS[rank['metric']].label}",
+        "",
+        "Median over the non-diverged seeds, with its 95% percentile-bootstrap CI.",
+        "",
+        "| rank | model | seeds | median | 95% CI |",
+        "| ---: | --- | ---: | ---: | --- |",
+    ]
+    for i, r in enumerate(rank["models"], 1):
+        lines.append(f"| {i} | {r['model']} | {r['n']} | {_fmt(r['median'])} | {_ci(r['median_ci95'])} |")
+    if len(summary["comparisons"]) > 1:
+        lines += [
+            "",
+            f"## Every pair on {summary['comparisons'][0]['metric']} (lower is better)",
+            "",
+            f"Paired by seed (same seed, same data order); Holm-adjusted over the {len(summary['comparisons'])} pairs.",
+            "",
+            "| a | b | pairs | median a − b | 95% CI | P(a better) | p | Holm p |",
+            "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        ]
+        for c in summary["comparisons"]:
+            lines.append(
+                f"| {c['a']} | {c['b']} | {c['pairs']} | {_fmt(c['median_diff'])} | {_ci(c['diff_ci95'])} | "
+                f"{_fmt(c['prob_a_better'], 2)} | {_fmt(c['p_value'], 2)} | {_fmt(c['p_holm'], 2)} |"
+            )
     cmp = summary["comparison"]
     if cmp:
         better = {True: "lower is better", False: "higher is better", None: "neither is better"}

@@ -53,6 +53,18 @@ def describe(values) -> dict:
     return out
 
 
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment for a family of tests (None: not tested, left out of the
+    family): the i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j))."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        out[i] = running
+    return out
+
+
 def paired(a, b) -> dict:
     """Compare a and b (lower is better) over seeds paired by index.
 

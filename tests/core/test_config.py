@@ -26,6 +26,7 @@ BAD = [
     ({"cell": "transformer"}, "cell='transformer'"),
     ({"init": "he"}, "init='he'"),
     ({"forecast_mode": "teacher"}, "forecast_mode='teacher'"),
+    ({"time_scan": "log"}, "time_scan='log'"),
     ({"horizon": 0}, "horizon=0"),
     ({"val_fraction": 0.0}, "val_fraction=0.0"),  # no validation window
     ({"val_fraction": 0.999}, "val_fraction=0.999"),  # no training window

@@ -53,3 +53,11 @@ def test_unrolling_the_time_scan_changes_no_number_that_matters():
     for unroll in (4, cfg.window):
         assert make_model(cfg.replace(unroll=unroll)).unroll == unroll
         np.testing.assert_allclose(sharding.train(cfg.replace(unroll=unroll)).history.loss, loss, rtol=1e-5)
+
+
+def test_a_parallel_cell_scanned_step_by_step_trains_the_same():
+    cfg = Config(cell="minlstm", hidden=6, epochs=3, seeds=2)
+    assert make_model(cfg).parallel and not make_model(cfg.replace(time_scan="sequential")).parallel
+    parallel = sharding.train(cfg).history.loss
+    sequential = sharding.train(cfg.replace(time_scan="sequential")).history.loss
+    np.testing.assert_allclose(sequential, parallel, rtol=1e-5)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -32,7 +33,12 @@ def test_every_output_file_exists_and_parses(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert set(config["models"]) == {"gru", "lstm"} and config["models"]["gru"]["hidden"] == 8
     env = config["environment"]
-    assert env["versions"]["jax"] and env["versions"]["flax"] and env["backend"] == "cpu" and env["prng_impl"]
+    assert (
+        env["versions"]["jax"]
+        and env["versions"]["flax"]
+        and env["backend"] == jax.default_backend()
+        and env["prng_impl"]
+    )
     assert config["wall_s"]["total"] > 0 and config["wall_s"]["gru"]["compile_s"] > 0
 
     history = np.load(run_dir / "history.npz")
@@ -101,3 +107,28 @@ def test_a_non_empty_out_is_refused(run_dir):
     assert proc.returncode == 2 and "not empty" in proc.stderr and str(run_dir) in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+
+
+def test_five_cells_compared_every_way(tmp_path):
+    out = tmp_path / "five"
+    models = "gru,lstm,mingru,minlstm,lru"
+    args = ["--models", models, "--seeds", "4", "--epochs", "30", "--hidden", "8", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--no-compile-cache"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["models"]) == models.split(",")
+    assert len(summary["comparisons"]) == 10 and all("p_holm" in c for c in summary["comparisons"])
+    assert sorted(r["model"] for r in summary["ranking"]["models"]) == sorted(models.split(","))
+    assert len(summary["claims"]) == 3  # gru and lstm are among them
+    forecasts = np.load(out / "forecasts.npz")
+    rows = load_metrics(out)
+    for name in models.split(","):
+        kept = forecasts[name][~rows[name]["diverged"]]
+        assert np.all(np.isfinite(kept))
+    assert "## Every pair on forecast_rmse" in (out / "report.md").read_text()

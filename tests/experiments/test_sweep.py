@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweep.py"
+# every run of this module on one backend, so that its results compare bit for bit (and two
+# processes on one machine never share a GPU)
+CPU = {**os.environ, "JAX_PLATFORMS": "cpu"}
 # lr 1.0 at hidden 8 diverges for some seeds (README: Long runs); 0.01 never does
 SWEEP_ARGS = ["--lr", "0.01,1.0", "--seeds", "3", "--epochs", "12", "--hidden", "8", "--horizon", "30"]
 
@@ -25,7 +28,7 @@ def _sweep(out: Path, *extra, env=None):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**CPU, **(env or {})},
     )
 
 
@@ -118,7 +121,8 @@ def test_a_killed_sweep_resumes_bit_identical(one_process, tmp_path, sig):
         assert f"experiments/sweep.py --resume {out}" in stderr and "Traceback" not in stderr
     _finish(
         subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--resume", str(out)],
+            env=CPU,
+            args=[sys.executable, str(SCRIPT), "--resume", str(out)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -126,7 +130,12 @@ def test_a_killed_sweep_resumes_bit_identical(one_process, tmp_path, sig):
     )
     _same_outputs(out, one_process[0])
     again = subprocess.run(
-        [sys.executable, str(SCRIPT), "--resume", str(out)], capture_output=True, text=True, check=False, timeout=120
+        env=CPU,
+        args=[sys.executable, str(SCRIPT), "--resume", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert again.returncode == 2 and "finished run" in again.stderr
 
@@ -152,11 +161,15 @@ def test_resuming_with_another_process_count_is_refused(one_process, tmp_path):
     record.pop("finished")
     (out / "config.json").write_text(json.dumps(record))
     args = ["--resume", str(out), "--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "0"]
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        env=CPU, args=[sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2 and "ran as 1 process(es), not 2" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     args = ["--resume", str(out), "--seed-chunk", "2"]
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        env=CPU, args=[sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2 and "seed_chunk (2 here, None in the run)" in proc.stderr
 
 
@@ -213,7 +226,12 @@ BAD = [
 def test_bad_input_is_one_line_before_anything_runs(args, named, tmp_path):
     out = tmp_path / "bad"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--out", str(out)], capture_output=True, text=True, timeout=60, check=False
+        env=CPU,
+        args=[sys.executable, str(SCRIPT), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

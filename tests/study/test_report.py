@@ -113,3 +113,34 @@ def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds
     assert summary["models"]["gru"]["diverged"] == len(diverge)
     assert all(c["verdict"].count("undecided") >= 1 for c in summary["claims"][:2])
     assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "forecast.png").stat().st_size > 0
+
+
+def test_every_pair_is_compared_and_models_are_ranked():
+    offsets = {"gru": 0.3, "lstm": 0.1, "rnn": 0.2, "mingru": None}
+    runs = {}
+    for cell, off in offsets.items():
+        seeds_off = np.linspace(0, 0.05, 8) + (off if off is not None else 0.0)
+        runs[cell] = planted(cell, 8, seeds_off, diverge=range(8) if off is None else ())
+    summary = report.summarize(runs)
+    pairs = [(c["a"], c["b"]) for c in summary["comparisons"]]
+    assert pairs == [
+        ("gru", "lstm"),
+        ("gru", "rnn"),
+        ("gru", "mingru"),
+        ("lstm", "rnn"),
+        ("lstm", "mingru"),
+        ("rnn", "mingru"),
+    ]
+    tested = [c for c in summary["comparisons"] if c["p_value"] is not None]
+    assert len(tested) == 3  # mingru diverged everywhere: no pairs to test
+    assert all(c["p_holm"] >= c["p_value"] for c in tested)
+    assert [r["model"] for r in summary["ranking"]["models"]] == ["lstm", "rnn", "gru", "mingru"]
+    best = summary["ranking"]["models"][0]
+    assert best["median"] == pytest.approx(np.median(forecast_rmse(runs["lstm"])))
+    assert best["median_ci95"][0] <= best["median"] <= best["median_ci95"][1]
+    assert summary["ranking"]["models"][-1]["median"] is None
+    text = report.markdown(
+        summary, {}, [], "cmd", {"backend": "cpu", "devices": ["cpu"], "versions": {"jax": "x", "flax": "y"}}
+    )
+    assert "## Ranking by median forecast RMSE" in text and "## Every pair on forecast_rmse" in text
+    assert "| 1 | lstm | 8 |" in text

@@ -58,3 +58,10 @@ def test_paired_with_one_seed_says_so():
     c = stats.paired([1.0], [2.0])
     assert c["p_value"] is None and c["diff_ci95"] is None and "2 paired seeds" in c["note"]
     assert c["prob_a_better"] == 1.0
+
+
+def test_holm_adjusts_step_down_and_leaves_untested_pairs_out():
+    # m = 4 tested: sorted 0.01, 0.02, 0.03, 0.04 -> 0.04, 0.06, 0.06 (monotone), 0.06
+    assert stats.holm([0.04, None, 0.01, 0.03, 0.02]) == pytest.approx([0.06, None, 0.04, 0.06, 0.06])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([]) == [] and stats.holm([None]) == [None]
