@@ -44,6 +44,7 @@ def new_run(args, argv):
         cli.fail(f"error: --models {args.models!r} names a model twice")
     configs = {name: cli.config_from_args(args, cell=name) for name in names}
     study = Study(configs, make_grid(next(iter(configs.values()))))
+    cli.check_memory(study)
     out = cli.new_folder(args.out)
     rec = outputs.record("experiment", study, cli.command(SCRIPT, argv), chunk=args.chunk, processes=1)
     folders.write_json(out / "config.json", rec)
@@ -61,7 +62,8 @@ def main(argv=None):
     study = outputs.study_of(rec)
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     results = cli.run_study(study, out, chunk, None, SCRIPT, summaries=True)
-    summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start)
+    with cli.writing_outputs(SCRIPT, out):
+        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start)
     for name, m in summary["models"].items():
         print(
             f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "
@@ -74,4 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.main_guard(main)

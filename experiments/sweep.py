@@ -69,10 +69,13 @@ def parse(argv):
     parser.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for several processes")
     parser.add_argument("--num-processes", type=int, default=None)
     parser.add_argument("--process-id", type=int, default=None)
+    parser.add_argument(
+        "--init-timeout", type=int, default=120, help="seconds to wait for every process to connect (default 120)"
+    )
     parser.add_argument("--no-compile-cache", action="store_true", help="do not use JAX's persistent compilation cache")
     cli.add_config_flags(parser, skip=("cell", *GRID_FLAGS))
     args = parser.parse_args(argv)
-    for flag in ("seed_chunk", "chunk"):
+    for flag in ("seed_chunk", "chunk", "init_timeout"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             cli.fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
@@ -117,7 +120,7 @@ def main(argv=None):
         cli.fail("error: a sweep over several processes needs --out: the same folder on every process")
     writer = distributed.process_id_before_start(args.process_id) == 0
     if args.resume:
-        out, rec = cli.resume_folder(args, "sweep", grid_flags=tuple(GRID_FLAGS))
+        out, rec = cli.resume_folder(args, "sweep", grid_flags=tuple(GRID_FLAGS), claim=writer)
         if args.seed_chunk is not None and args.seed_chunk != rec["seed_chunk"]:
             cli.fail(
                 f"error: --resume with a different config: seed_chunk ({args.seed_chunk} here, "
@@ -131,8 +134,12 @@ def main(argv=None):
         study = outputs.study_of(rec)
     else:
         study = new_study(args)
+        cli.check_memory(study, args.seed_chunk, processes)
         out = cli.new_folder(args.out) if writer else Path(args.out or "")
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)  # before JAX's backend starts
+    try:  # before JAX's backend starts
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
+    except distributed.PeerError as err:
+        cli.fail(f"error: {err}")
     if not args.no_compile_cache:
         runtime.enable_compilation_cache()
     if not args.resume:
@@ -150,7 +157,8 @@ def main(argv=None):
     results = cli.run_study(study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer, resume_flags=processes_flags)
     if not writer:
         return
-    summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)
+    with cli.writing_outputs(SCRIPT, out, processes_flags):
+        summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)
     for name, model in summary["models"].items():
         for p in model["points"]:
             values = ", ".join(f"{f}={p[f]:g}" for f in GRID_FIELDS)
@@ -160,4 +168,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.main_guard(main)

@@ -4,6 +4,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 FORECAST_MODES = ("window", "carry")
 TIME_SCANS = ("parallel", "sequential")
 
@@ -43,6 +45,12 @@ class Config:
     horizon: int = 180
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):  # NumPy scalars (np.int64(8), np.float32(0.01)) as Python numbers
+            value = getattr(self, field.name)
+            if isinstance(value, np.floating):  # float32(0.01) means 0.01: its shortest repr
+                object.__setattr__(self, field.name, float(str(value)))
+            elif isinstance(value, np.generic):
+                object.__setattr__(self, field.name, value.item())
         _validate(self)
 
     @property
@@ -89,7 +97,7 @@ def _check_float(cfg: Config, field: str, positive: bool = False):
 
 def _check_choice(cfg: Config, field: str, choices):
     value = getattr(cfg, field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         _refuse(field, value, "must be one of " + ", ".join(choices))
 
 

@@ -16,6 +16,11 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.model import Regressor, init_params, make_model
 
+# A finite loss this many times the MSE of predicting zero (the mean square of the training
+# targets) counts as diverged too: predictions ~1000x the signal have left the task (8e25 was
+# seen at lr 1.0), and their statistics would be noise.
+DIVERGED_ABOVE = 1e6
+
 
 class TrainState(NamedTuple):
     """The carry of the epoch scan."""
@@ -131,11 +136,14 @@ def make_trainer(cfg: Config, model: Regressor, momentum: bool | None = None) ->
         )
         val = jnp.mean(sample_losses(model, steps.params, windows.x_val, windows.y_val))
         loss = jnp.sum(loss_sums) / cfg.n_train
-        # a seed whose loss or parameters stop being finite is frozen at its last finite
-        # state from then on; its later losses read NaN
+        # a seed whose loss or parameters stop being finite, or whose loss passes
+        # DIVERGED_ABOVE x the loss of predicting zero, is frozen at its last good state
+        # from then on; its later losses read NaN
         epoch = state.epoch + 1
+        limit = DIVERGED_ABOVE * jnp.mean(jnp.square(windows.y_train))
         finite = jnp.isfinite(loss) & jnp.isfinite(val) & _all_finite(steps.params)
-        diverged_epoch = jnp.where((state.diverged_epoch == 0) & ~finite, epoch, state.diverged_epoch)
+        sane = finite & (loss <= limit) & (val <= limit)
+        diverged_epoch = jnp.where((state.diverged_epoch == 0) & ~sane, epoch, state.diverged_epoch)
         live = diverged_epoch == 0
         params, opt_state = jax.tree.map(
             lambda new, old: jnp.where(live, new, old),

@@ -8,6 +8,8 @@ elsewhere give every process --coordinator HOST:PORT --num-processes N --process
 """
 
 import os
+import socket
+import time
 
 import jax
 import numpy as np
@@ -40,16 +42,72 @@ def process_id_before_start(process_id: int | None = None) -> int:
     return 0
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None):
-    """jax.distributed.initialize with the explicit settings, or from the cluster's
-    environment, or not at all (one process). Call before anything runs on a device."""
+class PeerError(RuntimeError):
+    """The processes did not all start within the timeout; the message is one line."""
+
+
+def rendezvous(coordinator: str, num_processes: int, process_id: int, timeout_s: float) -> None:
+    """Wait until every process has started, over a plain TCP socket on the port after the
+    coordinator's, or raise a PeerError naming what is missing. jax.distributed's own wait
+    ends in an abort with a C++ stack trace; this one ends in a sentence."""
+    host, _, port = coordinator.rpartition(":")
+    address, deadline = (host, int(port) + 1), time.monotonic() + timeout_s
+    if process_id == 0:
+        waiting = set(range(1, num_processes))
+        peers = []
+        with socket.create_server(("", address[1]), reuse_port=False) as server:
+            while waiting and time.monotonic() < deadline:
+                server.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    conn, _ = server.accept()
+                    conn.settimeout(5)
+                    waiting.discard(int(conn.recv(16).decode() or -1))
+                    peers.append(conn)
+                except (TimeoutError, ValueError, OSError):
+                    continue
+            for conn in peers:
+                with conn:
+                    if not waiting:
+                        conn.sendall(b"go")
+        if waiting:
+            missing = ", ".join(map(str, sorted(waiting)))
+            raise PeerError(
+                f"process 0 at {coordinator}: process(es) {missing} of {num_processes} did not start within "
+                f"{timeout_s:g} s (--init-timeout); start every process with the same --coordinator"
+            )
+        return
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(address, timeout=max(0.01, deadline - time.monotonic())) as conn:
+                conn.sendall(str(process_id).encode())
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                if conn.recv(2) == b"go":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise PeerError(
+        f"process {process_id} of {num_processes}: process 0 at {coordinator} (and port {address[1]}) did not "
+        f"gather every process within {timeout_s:g} s (--init-timeout); is process 0 running?"
+    )
+
+
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    timeout_s: int = 120,
+):
+    """jax.distributed.initialize with the explicit settings (after `rendezvous`), or from
+    the cluster's environment, or not at all (one process). Call before anything runs on a
+    device."""
     if coordinator is None and not cluster_launched():
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # gathers between CPU processes
     if coordinator is None:
-        jax.distributed.initialize()
+        jax.distributed.initialize(initialization_timeout=timeout_s)
     else:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
+        rendezvous(coordinator, num_processes, process_id, timeout_s)
+        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout_s)
 
 
 def block(n: int, index: int | None = None, count: int | None = None) -> tuple[int, int]:

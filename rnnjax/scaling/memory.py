@@ -1,6 +1,11 @@
 """How many runs fit in one program: on a GPU, from XLA's memory plan of a probe program
 and the device's free memory; on a CPU (which reports no free memory), all of them."""
 
+import math
+import os
+
+import jax
+
 from rnnjax.core.config import Config
 from rnnjax.core.train import Runs
 from rnnjax.scaling.sharding import program_mb
@@ -36,3 +41,54 @@ def auto_chunk(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe: i
         return runs.count
     per_run = program_mb(cfg, probe, epochs_per_chunk, runs.has_momentum) * 2**20 / probe
     return chunk_size(per_run * len(devices), free * len(devices), runs.count, len(devices))
+
+
+class TooBig(ValueError):
+    """A study that would not fit in memory; the message is one line."""
+
+
+def available_bytes(devices) -> float:
+    """Free memory where the runs will live: the smallest GPU's free memory, else the host's
+    MemAvailable (Linux), else the physical memory."""
+    free = free_device_bytes(devices)
+    if free is not None:
+        return free
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
+    """Memory for `runs` runs of cfg trained in one program, from shapes alone (nothing is
+    allocated or compiled): the training state three times (host copy, device state,
+    donated update), the backward pass's activations of one minibatch per run, the
+    histories and forecasts, and the series and its windows."""
+    from rnnjax.core.model import make_model
+    from rnnjax.core.train import make_trainer, state_shape
+
+    shaped = cfg.replace(unroll=1)  # shapes alone: the default unroll would ask for (and start) the backend
+    one = state_shape(shaped, make_trainer(shaped, make_model(shaped), momentum))
+    state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
+    params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
+    gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats
+    activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4
+    per_run = 3 * state + activations + (2 * cfg.epochs + cfg.horizon) * 4
+    data = cfg.n_points * 8 + 2 * cfg.n_windows * cfg.window * 4
+    return runs * per_run + data
+
+
+def check_fits(cfg: Config, runs: int, momentum: bool, devices, what: str) -> float:
+    """The estimate, or TooBig naming it, the memory available and what to reduce."""
+    need, have = estimate_bytes(cfg, runs, momentum), available_bytes(devices)
+    if need > FREE_MEMORY_USED * have:
+        raise TooBig(
+            f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once, hidden {cfg.hidden}, "
+            f"{cfg.n_points} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden "
+            "or --n-points, or train fewer runs at once with --seed-chunk"
+        )
+    return need

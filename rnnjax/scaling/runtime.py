@@ -23,6 +23,30 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def host_devices_setting() -> int | None:
+    """RNNJAX_HOST_DEVICES as a count (None: not set), or a ValueError naming the bad value."""
+    wanted = os.environ.get(HOST_DEVICES_ENV)
+    if wanted is None or not wanted.strip():
+        return None
+    if not wanted.strip().isdigit() or int(wanted) < 1:
+        raise ValueError(f"{HOST_DEVICES_ENV}={wanted!r} is not allowed: must be an integer >= 1 (1: no sharding)")
+    return int(wanted)
+
+
+def warn_bad_setting() -> None:
+    """A bad RNNJAX_HOST_DEVICES, said once where Python code trains (it used every core)."""
+    global _warned
+    try:
+        host_devices_setting()
+    except ValueError as err:
+        if not _warned:
+            warnings.warn(f"rnnjax: {err}; one host device per core was used instead", stacklevel=3)
+            _warned = True
+
+
+_warned = False
+
+
 def use_all_cores() -> int | None:
     """Ask XLA for one CPU host device per usable core; returns the count set, or None.
 
@@ -33,8 +57,10 @@ def use_all_cores() -> int | None:
     flags = os.environ.get("XLA_FLAGS", "")
     if DEVICE_COUNT_FLAG in flags:
         return None
-    wanted = os.environ.get(HOST_DEVICES_ENV, "").strip()
-    count = int(wanted) if wanted.isdigit() and int(wanted) > 0 else usable_cores()
+    try:
+        count = host_devices_setting() or usable_cores()
+    except ValueError:  # the scripts refuse it (exit 2); training from Python warns (warn_bad_setting)
+        count = usable_cores()
     if count <= 1:
         return count
     if "jax" not in sys.modules:

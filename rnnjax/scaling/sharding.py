@@ -31,6 +31,7 @@ from rnnjax.core.train import (
     seed_runs,
     state_shape,
 )
+from rnnjax.scaling import runtime
 
 AXIS = "seeds"
 
@@ -111,6 +112,13 @@ def state_structure(cfg: Config, momentum: bool | None = None):
     return jax.tree.structure(state_shape(cfg, make_trainer(cfg, make_model(cfg), momentum)))
 
 
+def state_structure_shapes(cfg: Config, runs: Runs) -> TrainState:
+    """`host_state`'s shapes and dtypes for these runs: what a checkpoint must hold."""
+    one = state_shape(cfg, make_trainer(cfg, make_model(cfg), runs.has_momentum))
+    one = one._replace(key=jax.eval_shape(jax.random.key_data, one.key))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs.count, *s.shape), s.dtype), one)
+
+
 def host_state(state: TrainState, n_runs: int) -> TrainState:
     """The first n_runs runs' state as NumPy arrays (keys as raw key data)."""
     state = state._replace(key=jax.random.key_data(state.key))
@@ -143,6 +151,7 @@ def train_chunked(
     `devices` (default: all local devices), padded to a multiple of their count; the padding
     is dropped from every output.
     """
+    runtime.warn_bad_setting()
     runs = seed_runs(cfg, seeds) if runs is None else runs
     mesh = seed_mesh(devices)
     padded = runs.take(pad_seeds(np.arange(runs.count), mesh.size))

@@ -2,6 +2,7 @@
 status 2, new and resumed run folders, progress bars and Ctrl-C."""
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import shlex
@@ -20,10 +21,20 @@ EXIT_USAGE = 2
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line, without the usage block."""
+    """argparse that reports a bad flag (or a bad RNNJAX_HOST_DEVICES) in one line, without
+    the usage block."""
 
     def error(self, message: str) -> NoReturn:
         fail(f"{self.prog}: error: {message}")
+
+    def parse_args(self, args=None, namespace=None):
+        from rnnjax.scaling import runtime
+
+        try:
+            runtime.host_devices_setting()
+        except ValueError as err:
+            fail(f"error: {err}")
+        return super().parse_args(args, namespace)
 
 
 def fail(message: str) -> NoReturn:
@@ -107,6 +118,19 @@ def command(script: str, argv: list[str]) -> str:
     return shlex.join(["python", script, *argv])
 
 
+def check_memory(study, seed_chunk=None, processes: int = 1) -> None:
+    """Exit 2 with one line if the study's largest program would not fit in memory. With
+    several processes JAX's backend must not start before jax.distributed does, so only the
+    host's memory is asked then."""
+    from rnnjax.scaling import memory
+    from rnnjax.study import runner
+
+    try:
+        runner.check_memory(study, seed_chunk, devices=[] if processes > 1 else None, processes=processes)
+    except memory.TooBig as err:
+        fail(f"error: {err}")
+
+
 def new_folder(out_arg: str | None) -> Path:
     try:
         return folders.make_run_dir(out_arg)
@@ -114,9 +138,10 @@ def new_folder(out_arg: str | None) -> Path:
         fail(f"error: {err}")
 
 
-def resume_folder(args: argparse.Namespace, kind: str, grid_flags=()) -> tuple[Path, dict]:
+def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: bool = True) -> tuple[Path, dict]:
     """The folder and config.json record of a run to resume: a run of this kind, not
-    finished, whose config every flag given beside --resume agrees with."""
+    finished, whose config every flag given beside --resume agrees with; its write lock
+    taken (`claim`: the writing process)."""
     if args.out is not None:
         fail("error: --resume and --out cannot be used together: a run resumes in its own folder")
     out = Path(args.resume)
@@ -124,6 +149,8 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=()) -> tuple[P
         fail(f"error: --resume {args.resume!r} is not a folder")
     try:
         rec = outputs.read_record(out)
+        if claim:
+            folders.claim(out)
     except folders.RunDirError as err:
         fail(f"error: --resume {err}")
     if rec["kind"] != kind:
@@ -189,6 +216,33 @@ class Bars:
             print(f"{name}: compile {timing.compile_s:.1f} s, train {timing.train_s:.1f} s ({rate:.0f} seed-epochs/s)")
 
 
+def resume_hint(script: str, out: Path, resume_flags=()) -> str:
+    return shlex.join(["python", script, "--resume", str(out), *resume_flags])
+
+
+@contextlib.contextmanager
+def writing_outputs(script: str, out: Path, resume_flags=()):
+    """Ctrl-C while the outputs are written: one line, exit 130; the training is in the
+    final checkpoints, so resuming writes the outputs again without training."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+
+
+def main_guard(main) -> None:
+    """Run a script's main; a Ctrl-C before training starts is one line and exit 130."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summaries=False, resume_flags=()):
     """The runner over `out`'s checkpoints, with progress bars; Ctrl-C checkpoints the chunk,
     prints how to resume (with `resume_flags`) and exits 130; a damaged checkpoint exits 2
@@ -200,14 +254,21 @@ def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summa
             results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
             ctrl_c.check()
     except KeyboardInterrupt:
-        resume = shlex.join(["python", script, "--resume", str(out), *resume_flags])
         print(
-            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\nresume with: {resume}",
+            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
+            f"resume with: {resume_hint(script, out, resume_flags)}",
             file=sys.stderr,
         )
         raise SystemExit(130) from None
     except checkpoint.CheckpointError as err:
         fail(f"error: {err}")
+    except Exception as err:  # out of memory after all: XLA's error types, or the host's
+        if not isinstance(err, MemoryError) and "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        fail(
+            f"error: ran out of memory ({type(err).__name__}); the finished chunks are checkpointed: resume on a "
+            f"machine with more memory with: {resume_hint(script, out, resume_flags)}"
+        )
     return results
 
 

@@ -1,7 +1,9 @@
-"""Run folders: created fresh, never overwritten; every file written to a temporary name
-and renamed, so an interrupted run leaves the old file or the new one, never half of one."""
+"""Run folders: created fresh, never overwritten, written by one process at a time (a lock
+the OS drops when the process dies); every file written to a unique temporary name and
+renamed, so an interrupted run leaves the old file or the new one, never half of one."""
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -11,7 +13,6 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import jax
 import numpy as np
 
 RUNS_ROOT = Path("runs")
@@ -26,6 +27,36 @@ class RunDirError(ValueError):
     """A run folder that cannot be used; the message is one line."""
 
 
+LOCK = ".lock"
+_held: dict[Path, int] = {}  # folder -> open descriptor whose lock this process holds until it exits
+
+
+def claim(folder: Path) -> None:
+    """Take `folder`'s write lock for the rest of this process (flock: the OS drops it when
+    the process ends, even by SIGKILL, so a killed run can be resumed), or a RunDirError
+    naming the process that holds it."""
+    folder = Path(folder).resolve()
+    if folder in _held:
+        return
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunDirError(f"{str(folder)!r} is in use by {holder}: one run writes a folder at a time") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {platform.node()}".encode())
+    _held[folder] = fd
+
+
+def release(folder: Path) -> None:
+    """Give up `folder`'s lock before this process ends (a long-lived process, a test)."""
+    fd = _held.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops the flock
+
+
 def make_run_dir(out: str | os.PathLike | None, root: Path = RUNS_ROOT) -> Path:
     """`out` if it is new or empty, else a refusal; without `out`, a new time-stamped folder."""
     if out is None:
@@ -38,13 +69,16 @@ def make_run_dir(out: str | os.PathLike | None, root: Path = RUNS_ROOT) -> Path:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise RunDirError(f"--out {str(path)!r} is a file: give a new or empty folder")
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):  # a lock alone: a run that wrote nothing
             raise RunDirError(f"--out {str(path)!r} is not empty: give a new or empty folder (nothing is overwritten)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as err:
         raise RunDirError(f"--out {str(path)!r} cannot be written: {err.strerror}") from None
+    claim(path)
+    if any(p.name != LOCK for p in path.iterdir()):  # another run got there between the check and the claim
+        raise RunDirError(f"--out {str(path)!r} is not empty: give a new or empty folder (nothing is overwritten)")
     return path
 
 
@@ -93,6 +127,8 @@ def read_csv(path: Path) -> list[dict]:
 
 def environment() -> dict:
     """What produced the numbers: versions, backend, devices, PRNG implementation."""
+    import jax
+
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:

@@ -44,6 +44,7 @@ def read_record(out: Path) -> dict:
             raise folders.RunDirError(f"{str(out)!r} was written by an older rnnjax (no kind in config.json)")
         if rec["kind"] not in KINDS:
             raise ValueError(rec["kind"])
+        _check_model_names(out, rec["models"])
         study_of(rec)
         return rec
     except folders.RunDirError:
@@ -52,6 +53,15 @@ def read_record(out: Path) -> dict:
         raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise folders.RunDirError(f"{str(out)!r} has an unreadable config.json ({type(err).__name__})") from None
+
+
+def _check_model_names(out: Path, models: dict) -> None:
+    """Model names become file names (checkpoints): only registered cells, each its own."""
+    from rnnjax.core.cells import CELLS
+
+    for name, fields in models.items():
+        if name not in CELLS or not isinstance(fields, dict) or fields.get("cell") != name:
+            raise folders.RunDirError(f"{str(out)!r} has a config.json naming model {name!r}: not a registered cell")
 
 
 def study_of(rec: dict) -> Study:

@@ -1,6 +1,8 @@
 """Figures of a run: each labels its axes, has a legend, and says what a band means.
 Diverged seeds are left out of every band and median, and the figures say how many."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -24,9 +26,14 @@ def save(fig, out: Path, name: str) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = out / f"{name}.{fmt}"
-        tmp = out / f".{name}.tmp.{fmt}"
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".tmp.{fmt}")  # unique: no two writers share it
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         paths.append(path)
     plt.close(fig)
     return paths
@@ -262,7 +269,9 @@ def sweep_figure(summary: dict, out: Path) -> list[Path]:
                         )
         ax.plot([], [], "x", color="gray", label="all seeds diverged")
         xs = [p[x_field] for m in summary["models"].values() for p in m["points"]]
-        yscale = "log" if METRICS[metric].log_scale else "linear"
+        drawn = [p[metric]["median"] for m in summary["models"].values() for p in m["points"]]
+        any_positive = any(v is not None and v > 0 for v in drawn)  # a log axis needs a value to show
+        yscale = "log" if METRICS[metric].log_scale and any_positive else "linear"
         ax.set(
             xlabel=x_field, ylabel=METRICS[metric].label, yscale=yscale, xscale="log" if _log_spaced(xs) else "linear"
         )

@@ -98,6 +98,23 @@ def plan(study: Study, seed_chunk: int | None, epochs_per_chunk: int, devices, i
     return units
 
 
+def check_memory(study: Study, seed_chunk: int | None, devices=None, processes: int = 1) -> None:
+    """Refuse (memory.TooBig, one line) a study whose largest program would not fit, from
+    shapes alone: before anything is compiled or written. On a GPU without --seed-chunk the
+    runs are chunked to fit, so one run per device must fit."""
+    devices = jax.local_devices() if devices is None else devices
+    for name, cfg in study.configs.items():
+        for group in shape_groups(study.grid, study.seeds):
+            n = -(-(group.stop - group.start) // processes)
+            if seed_chunk is not None:
+                n = min(n, seed_chunk)
+            elif memory.free_device_bytes(devices) is not None:
+                n = min(n, len(devices))
+            points = study.grid.points[group.start // study.seeds : group.stop // study.seeds]
+            momentum = any(p["momentum"] > 0 for p in points)
+            memory.check_fits(cfg.replace(**group.shape), n, momentum, devices, f"{name} at {group.shape}")
+
+
 def _plan_path(folder: Path, index: int) -> Path:
     return folder / "checkpoints" / f"plan-{index}.json"
 

@@ -69,3 +69,14 @@ def test_config_is_frozen_and_replace_validates():
     assert cfg.replace(epochs=3).epochs == 3
     with pytest.raises(ConfigError):
         cfg.replace(epochs=-3)
+
+
+def test_numpy_scalars_are_numbers_and_a_list_is_a_clear_error():
+    import numpy as np
+
+    cfg = Config(hidden=np.int64(8), lr=np.float32(0.01), shuffle=np.bool_(False), tau=np.float64(2.5))
+    assert cfg.hidden == 8 and type(cfg.hidden) is int and cfg.lr == 0.01 and type(cfg.lr) is float
+    assert cfg.shuffle is False and cfg.tau == 2.5
+    assert dataclasses.asdict(cfg) == dataclasses.asdict(Config(hidden=8, lr=0.01, shuffle=False, tau=2.5))
+    with pytest.raises(ConfigError, match=r"cell=\['gru'\] is not allowed"):
+        Config(cell=["gru"])

@@ -116,7 +116,7 @@ def test_chunked_training_equals_one_program():
 
 
 def test_diverging_seeds_are_frozen_flagged_and_isolated():
-    cfg = Config(hidden=8, epochs=10, seeds=8, lr=1.0)  # some seeds blow up at this rate, some do not
+    cfg = Config(hidden=8, epochs=10, seeds=8, lr=0.7)  # some seeds blow up at this rate, some do not
     run = sharding.train(cfg)
     loss = np.asarray(run.history.loss)
     epochs = np.asarray(run.diverged_epoch)
@@ -155,3 +155,13 @@ def test_default_checkpoint_interval_scales_with_run_length():
     from rnnjax.study.runner import default_chunk
 
     assert [default_chunk(e) for e in (1, 19, 100, 1000, 5000)] == [1, 1, 5, 50, 50]
+
+
+def test_a_finite_but_runaway_loss_counts_as_diverged(monkeypatch):
+    """DIVERGED_ABOVE x the loss of predicting zero: lowered here so that every seed passes it."""
+    cfg = TINY.replace(epochs=4, seeds=2)
+    assert np.all(np.asarray(sharding.train(cfg).diverged_epoch) == 0)
+    monkeypatch.setattr(train, "DIVERGED_ABOVE", 1e-3)
+    run = sharding.train(cfg)
+    np.testing.assert_array_equal(run.diverged_epoch, [1, 1])
+    assert np.all(np.isnan(np.asarray(run.history.loss)))

@@ -38,7 +38,14 @@ def folders(tmp_path):
         "chunk": None,
     }
     old = {k: v for k, v in record.items() if k != "kind"}
-    runs = {"partial": record, "finished": record | {"finished": True}, "sweep": record | {"kind": "sweep"}, "old": old}
+    evil = record | {"models": {"../../../x": {"cell": "gru", "epochs": 60, "hidden": 8}}}
+    runs = {
+        "partial": record,
+        "finished": record | {"finished": True},
+        "sweep": record | {"kind": "sweep"},
+        "old": old,
+        "evil": evil,
+    }
     for name, rec in runs.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(rec))
@@ -85,6 +92,10 @@ BAD = [
     (["--resume", "{tmp}/broken"], "unreadable config.json"),
     (["--resume", "{tmp}/finished"], "finished run"),
     (["--resume", "{tmp}/old"], "written by an older rnnjax"),
+    (["--resume", "{tmp}/evil"], "naming model '../../../x': not a registered cell"),
+    (["--hidden", "100000"], "needs about"),
+    (["--seeds", "100000000"], "needs about"),
+    (["--n-points", "1000000000"], "needs about"),
     (["--resume", "{tmp}/sweep"], "written by a sweep"),
     (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
     (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),
@@ -122,3 +133,18 @@ def test_the_ctrl_c_handler_lives_only_while_training():
     with cli.CtrlC() as ctrl_c:
         assert signal.getsignal(signal.SIGINT) == ctrl_c._handler
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+def test_a_bad_host_device_count_is_refused(value):
+    env = {**__import__("os").environ, "RNNJAX_HOST_DEVICES": value}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"RNNJAX_HOST_DEVICES={value!r}" in proc.stderr and "integer >= 1" in proc.stderr

@@ -92,7 +92,7 @@ def test_figures_are_written_and_not_empty(run_dir):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
         svg = (run_dir / f"{name}.svg").read_text()
         assert "<svg" in svg and "legend" in svg
-    assert not list(run_dir.glob(".*"))  # no temporary files left behind
+    assert [p.name for p in run_dir.glob(".*")] == [".lock"]  # no temporary files left behind
 
 
 def test_a_non_empty_out_is_refused(run_dir):

@@ -54,3 +54,26 @@ def test_a_checkpoint_of_other_runs_is_refused(tmp_path, progress):
     with pytest.raises(checkpoint.CheckpointError, match="other runs"):
         checkpoint.load(path, CFG, train.seed_runs(CFG, [0, 1, 3]))
     assert checkpoint.read_epoch(path) == 2
+
+
+def test_every_header_byte_is_checked(tmp_path, progress):
+    """A flipped digit in the epoch count, a renamed or missing field, a header that is not
+    an object: each refused whole, with one line, never a KeyError."""
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    data = path.read_bytes()
+    head, rest = data.split(b"\n", 1)
+    header_line, payload = rest.split(b"\n", 1)
+    cases = {
+        "epoch digit": header_line.replace(b'"epoch": 2', b'"epoch": 3'),
+        "renamed field": header_line.replace(b'"epoch"', b'"epoc"'),
+        "missing field": header_line.replace(b'"train_s"', b'"x"'),
+        "not an object": b"[1, 2]",
+        "time": header_line.replace(b'"train_s": ', b'"train_s": -'),
+    }
+    for name, line in cases.items():
+        assert line != header_line or name == "not an object", name
+        bad = tmp_path / f"{name}.ckpt"
+        bad.write_bytes(head + b"\n" + line + b"\n" + payload)
+        with pytest.raises(checkpoint.CheckpointError) as err:
+            checkpoint.load(bad, CFG, RUNS)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value), name

@@ -1,0 +1,135 @@
+"""Run folders nobody can corrupt: one writer per folder, all-diverged runs, Ctrl-C while the
+outputs are written, a missing peer. (Bad values, foreign or damaged folders: test_cli.py.)"""
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnjax.study import folders
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT, SWEEP = ROOT / "experiments" / "gru_vs_lstm.py", ROOT / "experiments" / "sweep.py"
+TINY = ["--seeds", "2", "--epochs", "3", "--hidden", "4", "--horizon", "20", "--no-compile-cache"]
+
+
+def script(path: Path, *args, timeout=300):
+    return subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def one_line(proc, code: int) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and len(lines) >= 1
+    return lines[-1]
+
+
+def test_a_folder_has_one_writer_at_a_time(tmp_path):
+    """A second process cannot claim a folder while the first lives; once it is gone (even
+    killed), the folder can be claimed again (resumed)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from rnnjax.study import folders; folders.claim({str(out)!r}); print('held', flush=True); import time; time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(folders.RunDirError, match=f"in use by process {holder.pid}"):
+        folders.claim(out)
+    refused = script(EXPERIMENT, *TINY, "--out", str(out))
+    assert "in use by process" in one_line(refused, 2) or "not empty" in refused.stderr
+    resumed = script(EXPERIMENT, "--resume", str(out))
+    assert one_line(resumed, 2)  # not a run folder, and in any case not this process's
+    holder.kill()
+    holder.wait()
+    folders.claim(out)  # the OS dropped the killed holder's lock
+
+
+def test_two_runs_given_the_same_new_folder_at_once(tmp_path):
+    out = tmp_path / "same"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(EXPERIMENT), *TINY, "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert ("in use by process" in refused or "not empty" in refused) and "Traceback" not in refused
+    record = json.loads((out / "config.json").read_text())
+    assert record["finished"] and not list(out.glob(".*.tmp*"))
+
+
+def test_a_run_whose_every_seed_diverged_is_a_result(tmp_path):
+    out = tmp_path / "wild"
+    proc = script(EXPERIMENT, *TINY, "--lr", "50", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 seeds (2 diverged)" in proc.stdout and "forecast RMSE n/a" in proc.stdout
+    sweep = script(SWEEP, *TINY, "--lr", "50,100", "--out", str(tmp_path / "wild_sweep"))
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert (tmp_path / "wild_sweep" / "sweep.png").stat().st_size > 0
+    assert "forecast RMSE median n/a, 2/2 diverged" in sweep.stdout
+
+
+def test_ctrl_c_while_the_outputs_are_written_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("gru_vs_lstm_reliability", EXPERIMENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module.outputs, "write_experiment", interrupted)
+    out = tmp_path / "cut"
+    with pytest.raises(SystemExit) as stop:
+        module.main([*TINY, "--models", "gru", "--out", str(out)])
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert "interrupted while writing the outputs" in err and f"--resume {out}" in err
+    monkeypatch.undo()
+    folders.release(out)  # this process's own lock: let the resume below claim it
+    resumed = script(EXPERIMENT, "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["finished"]
+
+
+def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [*TINY, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--init-timeout", "2"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    for pid in ("0", "1"):
+        start = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, str(SWEEP), *args, "--process-id", pid, "--out", str(tmp_path / pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        line = one_line(proc, 2)
+        assert f"127.0.0.1:{port}" in line and "--init-timeout" in line and time.monotonic() - start < 30
+        assert proc.stderr.count("\n") == 1
+    # process 0's folder holds no result and does not block reusing --out
+    assert [p.name for p in (tmp_path / "0").iterdir()] == [folders.LOCK]
+    assert folders.make_run_dir(tmp_path / "0") == tmp_path / "0"
