@@ -42,6 +42,8 @@ def new_run(args, argv):
     names = ("gru,lstm" if args.models is None else args.models).split(",")
     if len(set(names)) != len(names):
         cli.fail(f"error: --models {args.models!r} names a model twice")
+    if len(names) > 1 and not all(names):
+        cli.fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
     configs = {name: cli.config_from_args(args, cell=name) for name in names}
     study = Study(configs, make_grid(next(iter(configs.values()))))
     cli.check_memory(study)
@@ -54,9 +56,8 @@ def new_run(args, argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    out, rec = cli.resume_folder(args, "experiment") if args.resume else new_run(args, argv)
-    if not args.no_compile_cache:
-        runtime.enable_compilation_cache()
+    cli.compile_cache(args.no_compile_cache)
+    out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv)
 
     start = time.perf_counter()
     study = outputs.study_of(rec)

@@ -20,7 +20,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 
 # isort: on
 from rnnjax.core.config import ConfigError
-from rnnjax.scaling import distributed, runtime
+from rnnjax.scaling import distributed
 from rnnjax.study import cli, folders, outputs
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
 
@@ -79,6 +79,8 @@ def parse(argv):
         value = getattr(args, flag)
         if value is not None and value < 1:
             cli.fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
+    if args.init_timeout > 86_400:
+        cli.fail(f"error: --init-timeout {args.init_timeout} is not allowed: at most 86400 (a day)")
     check_processes(args)
     return args
 
@@ -90,8 +92,8 @@ def check_processes(args):
     if not any(given):
         return
     host, _, port = args.coordinator.rpartition(":")
-    if not host or not port.isdigit():
-        cli.fail(f"error: --coordinator {args.coordinator!r} is not allowed: must be HOST:PORT")
+    if not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65534:
+        cli.fail(f"error: --coordinator {args.coordinator!r} is not allowed: must be HOST:PORT, PORT from 1 to 65534")
     if args.num_processes < 1:
         cli.fail(f"error: --num-processes {args.num_processes} is not allowed: must be an integer >= 1")
     if not 0 <= args.process_id < args.num_processes:
@@ -100,7 +102,7 @@ def check_processes(args):
 
 def new_study(args) -> Study:
     """Configs and grid, validated before anything compiles."""
-    names = (args.models or "gru,lstm").split(",")
+    names = ("gru,lstm" if args.models is None else args.models).split(",")
     if len(set(names)) != len(names) or not all(names):
         cli.fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
     first = {f: getattr(args, f)[0] for f in GRID_FLAGS if getattr(args, f) is not None}  # the grid's own values
@@ -116,10 +118,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     processes = args.num_processes or distributed.cluster_size()
+    cli.compile_cache(args.no_compile_cache)
     if processes > 1 and args.out is None and args.resume is None:
         cli.fail("error: a sweep over several processes needs --out: the same folder on every process")
     writer = distributed.process_id_before_start(args.process_id) == 0
-    if args.resume:
+    if args.resume is not None:
         out, rec = cli.resume_folder(args, "sweep", grid_flags=tuple(GRID_FLAGS), claim=writer)
         if args.seed_chunk is not None and args.seed_chunk != rec["seed_chunk"]:
             cli.fail(
@@ -140,9 +143,7 @@ def main(argv=None):
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
     except distributed.PeerError as err:
         cli.fail(f"error: {err}")
-    if not args.no_compile_cache:
-        runtime.enable_compilation_cache()
-    if not args.resume:
+    if args.resume is None:
         devices = [str(d) for d in jax.local_devices()]
         extra = {"chunk": args.chunk, "seed_chunk": args.seed_chunk, "processes": processes, "local_devices": devices}
         rec = outputs.record("sweep", study, cli.command(SCRIPT, argv), **extra)

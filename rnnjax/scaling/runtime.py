@@ -13,7 +13,8 @@ from pathlib import Path
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 HOST_DEVICES_ENV = "RNNJAX_HOST_DEVICES"
-CACHE_ENV = "RNNJAX_COMPILATION_CACHE"  # a folder, or 0 to turn the cache off
+CACHE_ENV = "RNNJAX_COMPILATION_CACHE"
+MAX_HOST_DEVICES = 1024  # a folder, or 0 to turn the cache off
 
 
 def usable_cores() -> int:
@@ -28,8 +29,11 @@ def host_devices_setting() -> int | None:
     wanted = os.environ.get(HOST_DEVICES_ENV)
     if wanted is None or not wanted.strip():
         return None
-    if not wanted.strip().isdigit() or int(wanted) < 1:
-        raise ValueError(f"{HOST_DEVICES_ENV}={wanted!r} is not allowed: must be an integer >= 1 (1: no sharding)")
+    if not (wanted.strip().isascii() and wanted.strip().isdigit()) or not 1 <= int(wanted) <= MAX_HOST_DEVICES:
+        raise ValueError(
+            f"{HOST_DEVICES_ENV}={wanted!r} is not allowed: must be an integer >= 1 and <= {MAX_HOST_DEVICES} "
+            "(1: no sharding)"
+        )
     return int(wanted)
 
 

@@ -71,11 +71,11 @@ def _header(data: bytes, path: Path) -> tuple[dict, bytes]:
 
 def read_epoch(path: Path) -> int:
     """The epochs a checkpoint says are done (unverified: for progress display only)."""
-    with open(path, "rb") as f:
-        head = f.read(64 * 1024)
     try:
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
         return int(_header(head, path)[0]["epoch"])
-    except (CheckpointError, KeyError, TypeError, ValueError):
+    except (CheckpointError, KeyError, TypeError, ValueError, OSError):
         return 0
 
 
@@ -84,7 +84,7 @@ def load(path: Path, cfg: Config, runs: Runs) -> Progress:
     the checksum covers the header's fields and the payload, and every field is checked."""
     try:
         data = path.read_bytes()
-    except OSError as err:
+    except OSError as err:  # a folder where the file should be, no permission, ...
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {err.strerror}") from None
     header, payload = _header(data, path)
     try:

@@ -129,6 +129,21 @@ def check_memory(study, seed_chunk=None, processes: int = 1) -> None:
         runner.check_memory(study, seed_chunk, devices=[] if processes > 1 else None, processes=processes)
     except memory.TooBig as err:
         fail(f"error: {err}")
+    except (OverflowError, ValueError) as err:  # sizes past what the shapes' integers hold
+        fail(f"error: the study is too big to estimate its memory ({err}): reduce --seeds, --hidden or --n-points")
+
+
+def compile_cache(off: bool) -> None:
+    """JAX's persistent compilation cache unless `off`; a cache folder that cannot be made is
+    one line (exit 2), before any run folder exists."""
+    from rnnjax.scaling import runtime
+
+    if off:
+        return
+    try:
+        runtime.enable_compilation_cache()
+    except OSError as err:
+        fail(f"error: {runtime.CACHE_ENV} / the compilation cache {err.filename!r} cannot be used: {err.strerror}")
 
 
 def new_folder(out_arg: str | None) -> Path:
@@ -145,12 +160,10 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
     if args.out is not None:
         fail("error: --resume and --out cannot be used together: a run resumes in its own folder")
     out = Path(args.resume)
-    if not out.is_dir():
+    if not args.resume or not out.is_dir():
         fail(f"error: --resume {args.resume!r} is not a folder")
     try:
         rec = outputs.read_record(out)
-        if claim:
-            folders.claim(out)
     except folders.RunDirError as err:
         fail(f"error: --resume {err}")
     if rec["kind"] != kind:
@@ -175,6 +188,11 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
             differ.append(f"{f.name} ({value!r} here, {getattr(saved, f.name)!r} in the run)")
     if differ:
         fail(f"error: --resume with a different config: {'; '.join(differ)}")
+    if claim:  # only now: a finished or foreign folder is not touched at all
+        try:
+            folders.claim(out)
+        except (folders.RunDirError, OSError) as err:
+            fail(f"error: --resume {err}")
     return out, rec
 
 
@@ -262,6 +280,8 @@ def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summa
         raise SystemExit(130) from None
     except checkpoint.CheckpointError as err:
         fail(f"error: {err}")
+    except OSError as err:  # a checkpoint path that is a folder, a full disk, ...
+        fail(f"error: cannot use {err.filename!r} in the run folder: {err.strerror}")
     except Exception as err:  # out of memory after all: XLA's error types, or the host's
         if not isinstance(err, MemoryError) and "RESOURCE_EXHAUSTED" not in str(err):
             raise

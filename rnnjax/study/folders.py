@@ -19,8 +19,8 @@ RUNS_ROOT = Path("runs")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib")
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 class RunDirError(ValueError):
@@ -38,7 +38,7 @@ def claim(folder: Path) -> None:
     folder = Path(folder).resolve()
     if folder in _held:
         return
-    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~UMASK)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -67,10 +67,17 @@ def make_run_dir(out: str | os.PathLike | None, root: Path = RUNS_ROOT) -> Path:
             path = root / f"{stamp}-{n}"
     else:
         path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"--out {str(path)!r} is a file: give a new or empty folder")
-        if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):  # a lock alone: a run that wrote nothing
-            raise RunDirError(f"--out {str(path)!r} is not empty: give a new or empty folder (nothing is overwritten)")
+        try:
+            if not str(out):
+                raise RunDirError("--out '' is not allowed: give a new or empty folder")
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"--out {str(path)!r} is a file: give a new or empty folder")
+            if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):  # a lock alone: nothing written
+                raise RunDirError(
+                    f"--out {str(path)!r} is not empty: give a new or empty folder (nothing is overwritten)"
+                )
+        except OSError as err:
+            raise RunDirError(f"--out {str(path)[:80]!r} cannot be used: {err.strerror}") from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
@@ -86,7 +93,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
     """Atomic write: a temporary file in the same folder, flushed, then renamed over `path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

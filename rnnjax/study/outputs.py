@@ -40,19 +40,48 @@ def read_record(out: Path) -> dict:
     """A run folder's config.json, or a RunDirError naming what is wrong with it."""
     try:
         rec = json.loads((out / "config.json").read_text())
+        if not isinstance(rec, dict):
+            raise TypeError("not an object")
         if "kind" not in rec:
             raise folders.RunDirError(f"{str(out)!r} was written by an older rnnjax (no kind in config.json)")
-        if rec["kind"] not in KINDS:
-            raise ValueError(rec["kind"])
+        _check_record(rec)
         _check_model_names(out, rec["models"])
-        study_of(rec)
+        study = study_of(rec)
+        first = next(iter(study.configs.values()))
+        for point in study.grid.points:  # every point a valid config
+            first.replace(**point)
         return rec
     except folders.RunDirError:
         raise
     except FileNotFoundError:
         raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, StopIteration, OSError, RecursionError) as err:
         raise folders.RunDirError(f"{str(out)!r} has an unreadable config.json ({type(err).__name__})") from None
+
+
+def _positive_or_none(value) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+
+
+def _check_record(rec: dict) -> None:
+    """The fields a resume reads, with their types: anything else is a damaged record."""
+    ok = (
+        rec.get("kind") in KINDS
+        and isinstance(rec.get("command"), str)
+        and isinstance(rec.get("models"), dict)
+        and len(rec["models"]) >= 1
+        and isinstance(rec.get("grid"), list)
+        and len(rec["grid"]) >= 1
+        and all(isinstance(p, dict) and set(GRID_FIELDS) <= set(p) for p in rec["grid"])
+        and isinstance(rec.get("swept"), list)
+        and "chunk" in rec
+        and _positive_or_none(rec["chunk"])
+        and _positive_or_none(rec.get("seed_chunk"))
+        and isinstance(rec.get("processes"), int)
+        and rec["processes"] >= 1
+    )
+    if not ok:
+        raise ValueError("fields missing or of the wrong type")
 
 
 def _check_model_names(out: Path, models: dict) -> None:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnjax.core import data as data_lib
+from rnnjax.study import folders
 from rnnjax.study.grid import VMAPPED
 from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
 from rnnjax.study.results import Result
@@ -27,6 +28,7 @@ def save(fig, out: Path, name: str) -> list[Path]:
     for fmt in FORMATS:
         path = out / f"{name}.{fmt}"
         fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".tmp.{fmt}")  # unique: no two writers share it
+        os.fchmod(fd, 0o666 & ~folders.UMASK)  # mkstemp makes 0600; give what open() would
         os.close(fd)
         try:
             fig.savefig(tmp, dpi=150, bbox_inches="tight")

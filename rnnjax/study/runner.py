@@ -136,8 +136,10 @@ def load_or_plan(study, folder, seed_chunk, epochs_per_chunk, devices, index, co
             units = [Unit(str(m), int(a), int(b), int(s)) for m, a, b, s in saved["units"]]
             if any(u.model not in study.configs for u in units):  # names become paths: only the study's
                 raise ValueError("unknown model")
+            if any(not 0 <= u.start < u.stop <= u.start + u.size for u in units):
+                raise ValueError("a unit out of range")
             version, processes, made_for = saved["version"], int(saved["processes"]), saved["study"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
             raise checkpoint.CheckpointError(f"{str(path)!r} is damaged; the study cannot be resumed") from None
         if version != PLAN_VERSION or made_for != json.loads(json.dumps(_study_record(study))):
             raise checkpoint.CheckpointError(f"{str(path)!r} was made for another study; not resumed")

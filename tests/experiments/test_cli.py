@@ -36,6 +36,7 @@ def folders(tmp_path):
         "grid": [point],
         "swept": [],
         "chunk": None,
+        "processes": 1,
     }
     old = {k: v for k, v in record.items() if k != "kind"}
     evil = record | {"models": {"../../../x": {"cell": "gru", "epochs": 60, "hidden": 8}}}
@@ -45,6 +46,8 @@ def folders(tmp_path):
         "sweep": record | {"kind": "sweep"},
         "old": old,
         "evil": evil,
+        "chunk0": record | {"chunk": 0},
+        "nogrid": record | {"grid": []},
     }
     for name, rec in runs.items():
         (tmp_path / name).mkdir()
@@ -94,6 +97,11 @@ BAD = [
     (["--resume", "{tmp}/old"], "written by an older rnnjax"),
     (["--resume", "{tmp}/evil"], "naming model '../../../x': not a registered cell"),
     (["--hidden", "100000"], "needs about"),
+    (["--hidden", "100000000000"], "too big to estimate"),
+    (["--resume", ""], "--resume '' is not a folder"),
+    (["--resume", "{tmp}/chunk0"], "unreadable config.json"),
+    (["--resume", "{tmp}/nogrid"], "unreadable config.json"),
+    (["--out", "{tmp}/" + "a" * 300], "File name too long"),
     (["--seeds", "100000000"], "needs about"),
     (["--n-points", "1000000000"], "needs about"),
     (["--resume", "{tmp}/sweep"], "written by a sweep"),

@@ -219,6 +219,11 @@ BAD = [
     (["--hidden", "8,0"], "hidden=0"),
     (["--window", "20,x"], "--window"),
     (["--models", "gru,transformer"], "cell='transformer'"),
+    (["--models", ""], "--models ''"),
+    (["--coordinator", "127.0.0.1:65535", "--num-processes", "2", "--process-id", "0"], "65534"),
+    (["--coordinator", "127.0.0.1:²", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
+    (["--init-timeout", "100000000000"], "at most 86400"),
+    (["--resume", ""], "--resume"),
 ]
 
 
