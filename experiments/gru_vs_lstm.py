@@ -4,9 +4,14 @@ python experiments/gru_vs_lstm.py --seeds 16 --epochs 1000 --out runs/mine
 python experiments/gru_vs_lstm.py --resume runs/mine    # after a kill or Ctrl-C
 """
 
+import signal
 import sys
 import time
 
+if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (status 130)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+# isort: split
 from rnnjax.scaling import runtime
 from rnnjax.study import cli, folders, outputs
 from rnnjax.study.grid import Study, make_grid

@@ -10,15 +10,17 @@ python experiments/sweep.py --lr 0.01,0.1 --coordinator host0:12355 --num-proces
 """
 
 import math
+import signal
 import sys
 import time
 from pathlib import Path
 
-# isort: off
-import rnnjax  # noqa: F401  before jax: one XLA host device per core on CPU
+if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (status 130)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+# isort: split
 import jax  # no backend starts until first use, after distributed.initialize
 
-# isort: on
 from rnnjax.core.config import ConfigError
 from rnnjax.scaling import distributed
 from rnnjax.study import cli, folders, outputs

@@ -253,7 +253,9 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
 
 
 def main_guard(main) -> None:
-    """Run a script's main; a Ctrl-C before training starts is one line and exit 130."""
+    """Run a script's main; a Ctrl-C before training starts is one line and exit 130. (The
+    scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.)"""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         main()
     except KeyboardInterrupt:
