@@ -18,12 +18,19 @@ class ConfigError(ValueError):
 class Config:
     """The seed notebook's experiment by default: GRU(40)+Dense(1), SGD 0.01, batch 10, 1000 epochs."""
 
-    # series y = f(x, tau) on x = linspace(x_start, x_stop, n_points); f from data.SERIES
+    # series y = f(x, tau) on x = linspace(x_start, x_stop, n_points); f from core.series.SERIES
     series: str = "damped_cos"
-    n_points: int = 200
+    data: str = ""  # a .csv or .npy file to train on instead (in Python, also an array); `series` is then unused
+    column: str = ""  # data's CSV column: a name or a 0-based index; default the only numeric column
+    data_sha256: str = ""  # set from the data itself: a config on other data than this is refused
+    n_points: int = 200  # with data: the number of values it holds
     x_start: float = 0.0
     x_stop: float = 5 * math.pi
-    tau: float = 5.0
+    spacing: float = 0.0  # of the grid; 0: the series' own (the notebook's: (x_stop - x_start) / (n_points - 1))
+    tau: float = 5.0  # the damped series' decay
+    normalize: str = "auto"  # "standard": z-score by the training windows' mean and sd; "auto": per series
+    noise: float = 0.0  # sd of Gaussian noise added to the series the models see (in the data's units)
+    noise_seed: int = 0  # the noise's own seed: every model and seed of a study sees the same noisy data
     window: int = 20
     val_fraction: float = 0.1  # Keras validation_split: the last windows, never trained on
     # model
@@ -51,6 +58,11 @@ class Config:
                 object.__setattr__(self, field.name, float(str(value)))
             elif isinstance(value, np.generic):
                 object.__setattr__(self, field.name, value.item())
+        if not isinstance(self.data, str):  # an array (or anything array-like) given in Python
+            from rnnjax.core.series import recorded
+
+            if not isinstance(self.data, recorded.Recorded):
+                object.__setattr__(self, "data", recorded.from_array(self.data))
         _validate(self)
 
     @property
@@ -72,7 +84,16 @@ class Config:
         return -(-self.n_train // self.batch_size)
 
     def replace(self, **changes) -> "Config":
+        if {"series", "data", "column"} & changes.keys() and "data_sha256" not in changes:
+            changes["data_sha256"] = ""  # other data: its own checksum
         return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The fields as JSON-ready values (an array given as data: its checksum)."""
+        fields = dataclasses.asdict(self)
+        if not isinstance(self.data, str):
+            fields["data"] = f"<array sha256:{self.data.sha256}>"
+        return fields
 
 
 def _refuse(field: str, value, allowed: str):
@@ -103,16 +124,28 @@ def _check_choice(cfg: Config, field: str, choices):
 
 def _validate(cfg: Config):
     from rnnjax.core.cells import CELLS, SCHEMES  # the registries are the one list of names
-    from rnnjax.core.data import SERIES
+    from rnnjax.core.series import NORMALIZE, SERIES
 
     _check_choice(cfg, "series", SERIES)
+    recorded = _check_data(cfg)
     _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):
         _check_float(cfg, field)
     if cfg.x_stop <= cfg.x_start:
         _refuse("x_stop", cfg.x_stop, f"must be greater than x_start={cfg.x_start!r}")
+    _check_float(cfg, "spacing")
+    if cfg.spacing < 0:
+        _refuse("spacing", cfg.spacing, "must be >= 0 (0: the series' own)")
+    _check_grid_start(cfg)
     _check_float(cfg, "tau", positive=True)
+    _check_choice(cfg, "normalize", NORMALIZE)
+    _check_float(cfg, "noise")
+    if cfg.noise < 0:
+        _refuse("noise", cfg.noise, "must be a finite number >= 0 (the noise's standard deviation)")
+    _check_int(cfg, "noise_seed", 0, 2**32 - 1)
     _check_int(cfg, "window", 1)
+    if recorded is not None:
+        _check_length(cfg, recorded)
     if cfg.window >= cfg.n_points:
         _refuse("window", cfg.window, f"must be less than n_points={cfg.n_points}")
     _check_float(cfg, "val_fraction")
@@ -139,3 +172,60 @@ def _validate(cfg: Config):
     _check_int(cfg, "seed", 0, 2**32 - 1)
     _check_choice(cfg, "forecast_mode", FORECAST_MODES)
     _check_int(cfg, "horizon", 1)
+    if recorded is not None and cfg.window + 1 + cfg.horizon > cfg.n_points:
+        _refuse(
+            "horizon",
+            cfg.horizon,
+            f"the forecast must fit inside {recorded.source!r} ({cfg.n_points} points): "
+            f"with window={cfg.window} the largest horizon is {cfg.n_points - cfg.window - 1}",
+        )
+
+
+def _check_data(cfg: Config):
+    """The recorded series the config trains on (None: a computed one); sets n_points and
+    data_sha256 from it, and refuses data other than the checksum says."""
+    from rnnjax.core import series
+
+    for field in ("data", "column", "data_sha256"):
+        value = getattr(cfg, field)
+        if field != "data" and not isinstance(value, str):
+            _refuse(field, value, "must be a string")
+    if cfg.column and not cfg.data:
+        _refuse("column", cfg.column, "names a column of data=FILE.csv, and no data is given")
+    source = series.source(cfg)
+    if source is None:
+        if cfg.data_sha256:
+            _refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
+        return None
+    if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
+        raise ConfigError(
+            f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
+            f"the config's (the run's) is {cfg.data_sha256[:16]}..."
+        )
+    object.__setattr__(cfg, "data_sha256", source.sha256)
+    object.__setattr__(cfg, "n_points", len(source))
+    return source
+
+
+def _check_grid_start(cfg: Config):
+    from rnnjax.core.series import spec
+
+    x_min = spec(cfg.series).x_min
+    if not cfg.data and cfg.x_start < x_min:
+        _refuse("x_start", cfg.x_start, f"must be >= {x_min:g} for series={cfg.series!r}")
+
+
+def _check_length(cfg: Config, source):
+    """Recorded data long enough for a training window, a validation window and the forecast."""
+    n, w = cfg.n_points, cfg.window
+    if n - w < 2 or w + 2 > n:
+        raise ConfigError(
+            f"data={source.source!r} has {n} points: too short for window={w}, one training and one "
+            f"validation window and a forecast (at least {w + 2} points)"
+        )
+    seen = source.values[: cfg.n_train + w] if cfg.n_train >= 1 else source.values
+    if cfg.normalize != "none" and np.ptp(seen) == 0:
+        raise ConfigError(
+            f"data={source.source!r} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
+            "and normalize='standard' divides by its spread"
+        )

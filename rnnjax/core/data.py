@@ -1,14 +1,19 @@
-"""The series (the damped y = exp(-x/tau)·cos(x) by default) and the notebook's sliding windows.
+"""What the models see of a config's series: the observed values (the clean series plus
+any observation noise), scaled as `normalize` says, cut into the notebook's sliding
+windows and split as Keras's `validation_split`; and the forecast's context and truth.
 
-A new series is a function of (x, tau) added to SERIES; `--series NAME` then selects it.
+The series themselves are `rnnjax.core.series` (SERIES is its registry).
 """
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from rnnjax.core.config import Config
+from rnnjax.core.series import SERIES, clean, grid, normalization  # noqa: F401  (SERIES, grid: data.SERIES, data.grid as before)
+
+# Config fields that change the series a run sees; they vary between the runs of one program
+SERIES_KNOBS = ("tau", "noise")
 
 
 class Windows(NamedTuple):
@@ -20,32 +25,42 @@ class Windows(NamedTuple):
     y_val: np.ndarray
 
 
-def damped_cos(x: np.ndarray, tau: float) -> np.ndarray:
-    """The seed notebook's damped oscillation."""
-    return np.exp(-x / tau) * np.cos(x)
+class Scale(NamedTuple):
+    """model units = (data units - mean) / sd."""
 
-
-def damped_sin(x: np.ndarray, tau: float) -> np.ndarray:
-    """The same decay, starting at zero: a phase-shifted variant of the task."""
-    return np.exp(-x / tau) * np.sin(x)
-
-
-SERIES: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    "damped_cos": damped_cos,
-    "damped_sin": damped_sin,
-}
-
-
-def grid(cfg: Config, n: int | None = None) -> np.ndarray:
-    """x at sample index 0..n-1 with the series' spacing; n > n_points extends past x_stop."""
-    n = cfg.n_points if n is None else n
-    step = (cfg.x_stop - cfg.x_start) / (cfg.n_points - 1)
-    return cfg.x_start + step * np.arange(n, dtype=np.float64)
+    mean: float
+    sd: float
 
 
 def series(cfg: Config, n: int | None = None) -> np.ndarray:
-    """cfg.series sampled on `grid`; float64, as the notebook computes it."""
-    return SERIES[cfg.series](grid(cfg, n), cfg.tau)
+    """The clean series' first n values (default n_points), float64, as the notebook computes it."""
+    return clean(cfg, n)
+
+
+def observed(cfg: Config, n: int | None = None) -> np.ndarray:
+    """What the models are given: the series plus N(0, noise^2) noise drawn from noise_seed
+    alone (value i's noise does not depend on n), in the data's units."""
+    y = clean(cfg, n)
+    if cfg.noise == 0:
+        return y
+    return y + cfg.noise * np.random.default_rng(cfg.noise_seed).standard_normal(len(y))
+
+
+def scale(cfg: Config) -> Scale | None:
+    """The z-score of the values the training windows hold (y[0 : n_train + window]: never
+    the validation windows' own or the forecast's later values); None without normalize."""
+    if normalization(cfg) == "none":
+        return None
+    seen = observed(cfg)[: cfg.n_train + cfg.window]
+    return Scale(float(np.mean(seen)), float(np.std(seen)))  # Config refuses constant values
+
+
+def to_model(y: np.ndarray, s: Scale | None) -> np.ndarray:
+    return y if s is None else (y - s.mean) / s.sd
+
+
+def to_data(y: np.ndarray, s: Scale | None) -> np.ndarray:
+    return y if s is None else y * s.sd + s.mean
 
 
 def windows(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,19 +71,33 @@ def windows(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def split(cfg: Config) -> Windows:
-    """All windows of the series as float32; the last n_val are validation, never shuffled."""
-    r_x, r_y = windows(series(cfg), cfg.window)
+    """All windows of the observed series (scaled) as float32; the last n_val are
+    validation, never shuffled."""
+    r_x, r_y = windows(to_model(observed(cfg), scale(cfg)), cfg.window)
     r_x, r_y = r_x.astype(np.float32), r_y.astype(np.float32)
     k = cfg.n_train
     return Windows(r_x[:k], r_y[:k], r_x[k:], r_y[k:])
 
 
 def forecast_truth(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(context, truth) of the seed's closed-loop protocol.
+    """(context, truth) of the seed's closed-loop protocol, in the data's units.
 
-    The context is the first target window y[1 : window+1]; the rollout predicts
-    y[window+1 : window+1+horizon]. The default horizon (180) runs one sample past
-    the 200 stored points, so the truth is the analytic series extended on the same grid.
+    The context is the first target window y[1 : window+1] as observed (noise included);
+    the rollout predicts y[window+1 : window+1+horizon], scored against the clean series.
+    The default horizon (180) runs one sample past the 200 stored points, so the truth is
+    the computed series extended on the same grid (recorded data must hold it).
     """
-    y = series(cfg, cfg.window + 1 + cfg.horizon)
-    return y[1 : cfg.window + 1], y[cfg.window + 1 :]
+    n = cfg.window + 1 + cfg.horizon
+    return observed(cfg, n)[1 : cfg.window + 1], clean(cfg, n)[cfg.window + 1 :]
+
+
+def series_groups(cfg: Config, runs) -> list[tuple[Config, np.ndarray]]:
+    """The runs (anything with [R] arrays named as SERIES_KNOBS) grouped by the series they
+    see: [(the config of that series, the runs' indices)]."""
+    values_RxK = np.stack([np.asarray(getattr(runs, k), np.float64) for k in SERIES_KNOBS], axis=1)
+    unique, which = np.unique(values_RxK, axis=0, return_inverse=True)
+    which = np.ravel(which)
+    return [
+        (cfg.replace(**{k: float(v) for k, v in zip(SERIES_KNOBS, row, strict=True)}), np.flatnonzero(which == g))
+        for g, row in enumerate(unique)
+    ]

@@ -62,17 +62,19 @@ def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: st
     return jax.jit(fn)(params_S)
 
 
-def forecast(cfg: Config, params_R, tau_R=None) -> np.ndarray:
+def forecast(cfg: Config, params_R, runs=None) -> np.ndarray:
     """cfg's closed-loop forecast (cfg.forecast_mode, cfg.horizon steps) for every run's
-    parameters, [runs, horizon], each from its own series' context: the config's, or run r's
-    tau_R[r] where the runs' series differ."""
+    parameters, [runs, horizon] in the data's units, each from its own series' context:
+    the config's, or, where the runs' series differ, each run's (`runs`: [R] arrays named
+    as data.SERIES_KNOBS, e.g. a train.Runs)."""
     n_runs = len(jax.tree.leaves(params_R)[0])
-    tau_R = np.full(n_runs, cfg.tau) if tau_R is None else np.asarray(tau_R)
+    groups = [(cfg, np.arange(n_runs))] if runs is None else data_lib.series_groups(cfg, runs)
     model = make_model(cfg)
     out = np.empty((n_runs, cfg.horizon), np.float32)
-    for tau in np.unique(tau_R):
-        idx = np.flatnonzero(tau_R == tau)
-        context, _ = data_lib.forecast_truth(cfg.replace(tau=float(tau)))
+    for cfg_g, idx in groups:
+        context, _ = data_lib.forecast_truth(cfg_g)
+        scale = data_lib.scale(cfg_g)
         mine = params_R if len(idx) == n_runs else jax.tree.map(lambda a, i=idx: a[i], params_R)
-        out[idx] = np.asarray(forecast_seeds(model, mine, context, cfg.horizon, cfg.forecast_mode))
+        pred = forecast_seeds(model, mine, data_lib.to_model(context, scale), cfg.horizon, cfg.forecast_mode)
+        out[idx] = data_lib.to_data(np.asarray(pred), scale)
     return out

@@ -184,6 +184,7 @@ class Runs(NamedTuple):
     lr: np.ndarray
     momentum: np.ndarray
     tau: np.ndarray  # the series' decay: each run trains on its own series' windows
+    noise: np.ndarray  # the observation noise's sd: likewise
 
     @property
     def count(self) -> int:
@@ -207,17 +208,21 @@ def seed_runs(cfg: Config, seeds=None) -> Runs:
     """Seed indices `seeds` (default 0..cfg.seeds-1), every one with the config's values."""
     seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
     full = partial(np.full, len(seeds))
-    return Runs(seeds, full(cfg.lr), full(cfg.momentum), full(cfg.tau))
+    return Runs(seeds, full(cfg.lr), full(cfg.momentum), full(cfg.tau), full(cfg.noise))
 
 
-def run_windows(cfg: Config, tau_R: np.ndarray) -> tuple[data_lib.Windows, int | None]:
-    """(windows, vmap axis): one shared set (axis None) when every run has the same tau,
-    else each run's own, stacked on a leading axis (0)."""
-    taus = np.unique(tau_R)
-    if len(taus) == 1:
-        return data_lib.split(cfg.replace(tau=float(taus[0]))), None
-    per_tau = {float(t): data_lib.split(cfg.replace(tau=float(t))) for t in taus}
-    return jax.tree.map(lambda *a: np.stack(a), *(per_tau[float(t)] for t in tau_R)), 0
+def run_windows(cfg: Config, runs: Runs) -> tuple[data_lib.Windows, int | None]:
+    """(windows, vmap axis): one shared set (axis None) when every run sees the same series
+    (data.SERIES_KNOBS), else each run's own, stacked on a leading axis (0)."""
+    groups = data_lib.series_groups(cfg, runs)
+    if len(groups) == 1:
+        return data_lib.split(groups[0][0]), None
+    per_run = [None] * runs.count
+    for cfg_g, idx in groups:
+        windows = data_lib.split(cfg_g)
+        for r in idx:
+            per_run[r] = windows
+    return jax.tree.map(lambda *a: np.stack(a), *per_run), 0
 
 
 def seed_keys(cfg: Config, seeds=None) -> tuple[jax.Array, jax.Array]:

@@ -156,7 +156,7 @@ def train_chunked(
     mesh = seed_mesh(devices)
     padded = runs.take(pad_seeds(np.arange(runs.count), mesh.size))
     trainer: Trainer = make_trainer(cfg, make_model(cfg), padded.has_momentum)
-    windows, windows_axis = run_windows(cfg, padded.tau)
+    windows, windows_axis = run_windows(cfg, padded)
     windows = (shard_seeds if windows_axis == 0 else replicate)(windows, mesh)
     if resume is None:
         init_keys, fit_keys = seed_keys(cfg, padded.seed)

@@ -8,7 +8,6 @@ the previous checkpoint or the new one. A truncated or altered file fails the ch
 is refused whole, never loaded in part.
 """
 
-import dataclasses
 import hashlib
 import io as bytes_io
 import json
@@ -22,7 +21,7 @@ from rnnjax.core.train import History, Runs
 from rnnjax.scaling.sharding import Progress, state_structure, state_structure_shapes
 from rnnjax.study import folders
 
-MAGIC = b"rnnjax checkpoint 3\n"
+MAGIC = b"rnnjax checkpoint 4\n"  # 4: runs hold their observation noise
 
 
 class CheckpointError(ValueError):
@@ -47,7 +46,7 @@ def save(path: Path, cfg: Config, runs: Runs, progress: Progress) -> Path:
     np.savez(buf, **arrays)
     payload = buf.getvalue()
     header = {
-        "config": dataclasses.asdict(cfg),
+        "config": cfg.as_dict(),
         "epoch": progress.epoch,
         "train_s": progress.train_s,
         "leaves": len(leaves),
@@ -93,7 +92,7 @@ def load(path: Path, cfg: Config, runs: Runs) -> Progress:
         intact = False
     if not intact:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted or truncated (checksum mismatch); not loaded")
-    if header["config"] != dataclasses.asdict(cfg):
+    if header["config"] != cfg.as_dict():
         raise CheckpointError(f"checkpoint {str(path)!r} was written for another config")
     epoch, train_s, n_leaves = header["epoch"], header["train_s"], header["leaves"]
     if not (isinstance(epoch, int) and 0 <= epoch <= cfg.epochs and isinstance(n_leaves, int)):

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnnjax.core.config import Config
 
-VMAPPED = ("lr", "momentum", "tau")
+VMAPPED = ("lr", "momentum", "tau", "noise")
 SEPARATE = ("hidden", "window")
 GRID_FIELDS = SEPARATE + VMAPPED  # points are ordered so that each shape's points are contiguous
 

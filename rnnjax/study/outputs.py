@@ -8,7 +8,6 @@ paired comparison and verdicts, report.md and its figures; a sweep adds summary.
 grid point and its figure.
 """
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +16,7 @@ import numpy as np
 
 from rnnjax.core.config import Config
 from rnnjax.study import folders, metrics, plots, report, stats
-from rnnjax.study.grid import GRID_FIELDS, Grid, Study
+from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Grid, Study
 from rnnjax.study.results import Result, Timing
 
 KINDS = ("experiment", "sweep")
@@ -28,7 +27,7 @@ def record(kind: str, study: Study, command: str, **extra) -> dict:
     return {
         "kind": kind,
         "command": command,
-        "models": {name: dataclasses.asdict(cfg) for name, cfg in study.configs.items()},
+        "models": {name: cfg.as_dict() for name, cfg in study.configs.items()},
         "grid": study.grid.points,
         "swept": list(study.grid.swept),
         **extra,
@@ -72,7 +71,7 @@ def _check_record(rec: dict) -> None:
         and len(rec["models"]) >= 1
         and isinstance(rec.get("grid"), list)
         and len(rec["grid"]) >= 1
-        and all(isinstance(p, dict) and set(GRID_FIELDS) <= set(p) for p in rec["grid"])
+        and all(isinstance(p, dict) and set(SEPARATE) <= set(p) for p in rec["grid"])
         and isinstance(rec.get("swept"), list)
         and "chunk" in rec
         and _positive_or_none(rec["chunk"])
@@ -95,7 +94,10 @@ def _check_model_names(out: Path, models: dict) -> None:
 
 def study_of(rec: dict) -> Study:
     configs = {name: Config(**fields) for name, fields in rec["models"].items()}
-    return Study(configs, Grid([dict(p) for p in rec["grid"]], tuple(rec["swept"])))
+    first = next(iter(configs.values()))
+    # a knob added since the run was written has the config's value at every point
+    points = [{f: p.get(f, getattr(first, f)) for f in GRID_FIELDS} for p in rec["grid"]]
+    return Study(configs, Grid(points, tuple(rec["swept"])))
 
 
 def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> None:

@@ -10,7 +10,6 @@ resumes where it stopped with bit-identical results. The main experiment is the 
 one grid point: one unit per model.
 """
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -121,7 +120,7 @@ def _plan_path(folder: Path, index: int) -> Path:
 
 def _study_record(study: Study) -> dict:
     """What a plan was made for: a saved plan is used only for the same study."""
-    configs = {name: dataclasses.asdict(cfg) for name, cfg in study.configs.items()}
+    configs = {name: cfg.as_dict() for name, cfg in study.configs.items()}
     return {"configs": configs, "grid": study.grid.points}
 
 
@@ -187,7 +186,7 @@ def run_unit(cfg: Config, runs: Runs, unit: Unit, chunk: int, folder: Path | Non
     training = train_chunked(cfg, chunk, on_chunk, devices=devices, resume=resume, runs=block)
     t0 = time.perf_counter()
     result = training.result
-    pred = forecast(cfg, result.params, block.tau)
+    pred = forecast(cfg, result.params, block)
     forecast_s = time.perf_counter() - t0
     real = np.arange(unit.count)
     outputs = UnitOutputs(result.params, result.history, result.diverged_epoch, pred)

@@ -20,11 +20,18 @@ def test_every_run_of_a_grid_equals_its_config_trained_alone():
         lr=np.array([0.01, 0.01, 0.05, 0.05, 0.02]),
         momentum=np.array([0.0, 0.0, 0.9, 0.9, 0.5]),
         tau=np.array([5.0, 5.0, 5.0, 5.0, 2.0]),
+        noise=np.array([0.0, 0.0, 0.0, 0.1, 0.1]),
     )
     grid = sharding.train(TINY, runs=runs)
     assert grid.history.loss.shape == (5, 3)
     for r in range(runs.count):
-        cfg = TINY.replace(lr=float(runs.lr[r]), momentum=float(runs.momentum[r]), tau=float(runs.tau[r]), seeds=1)
+        cfg = TINY.replace(
+            lr=float(runs.lr[r]),
+            momentum=float(runs.momentum[r]),
+            tau=float(runs.tau[r]),
+            seeds=1,
+            noise=float(runs.noise[r]),
+        )
         alone = sharding.train(cfg, seeds=[int(runs.seed[r])])
         np.testing.assert_allclose(grid.history.loss[r], alone.history.loss[0], rtol=1e-5)
         np.testing.assert_allclose(grid.history.val_loss[r], alone.history.val_loss[0], rtol=1e-5)
@@ -34,12 +41,17 @@ def test_every_run_of_a_grid_equals_its_config_trained_alone():
     assert not np.allclose(grid.history.loss[0], grid.history.loss[2])
 
 
-def test_runs_with_different_tau_train_on_their_own_series():
-    windows, axis = train.run_windows(TINY, np.array([5.0, 2.0, 5.0]))
-    assert axis == 0 and windows.x_train.shape == (3, TINY.n_train, TINY.window, 1)
+def test_runs_with_different_tau_or_noise_train_on_their_own_series():
+    runs = train.Runs(
+        np.arange(4), np.full(4, 0.01), np.zeros(4), np.array([5.0, 2.0, 5.0, 5.0]), np.array([0, 0, 0, 0.1])
+    )
+    windows, axis = train.run_windows(TINY, runs)
+    assert axis == 0 and windows.x_train.shape == (4, TINY.n_train, TINY.window, 1)
     np.testing.assert_array_equal(windows.x_train[1], data.split(TINY.replace(tau=2.0)).x_train)
     np.testing.assert_array_equal(windows.x_train[2], data.split(TINY).x_train)
-    shared, axis = train.run_windows(TINY, np.array([5.0, 5.0]))
+    np.testing.assert_array_equal(windows.x_train[3], data.split(TINY.replace(noise=0.1)).x_train)
+    assert not np.array_equal(windows.x_train[3], windows.x_train[2])
+    shared, axis = train.run_windows(TINY, train.seed_runs(TINY))
     assert axis is None and shared.x_train.shape == (TINY.n_train, TINY.window, 1)
 
 

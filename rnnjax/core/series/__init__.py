@@ -1,0 +1,88 @@
+"""The series a study can train on, by name, and the clean values of a config's series.
+
+SERIES maps a name to a closed-form function f(x, tau) of the sample grid (a new series
+is one such function, then `series=NAME`) or to a `Series` that says more: a default grid
+spacing and scaling (the integrated benchmarks), or recorded data. A file or an array
+given as `Config.data` is recorded data too.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnjax.core.series import integrated, recorded
+from rnnjax.core.series.closed_form import damped_cos, damped_sin
+from rnnjax.core.series.recorded import Recorded
+
+NORMALIZE = ("auto", "none", "standard")
+
+
+class Series(NamedTuple):
+    """How a registered series is sampled."""
+
+    sample: Callable[[np.ndarray, float], np.ndarray] | None = None  # f(x, tau) on the grid x
+    spacing: float = 0.0  # the grid's default spacing; 0: (x_stop - x_start) / (n_points - 1), the notebook's
+    normalize: str = "none"  # what normalize="auto" means for it
+    uses_tau: bool = True
+    x_min: float = -np.inf  # the first sample's x (x_start) may not be less
+    load: Callable[[], Recorded] | None = None  # recorded data: its values, the sample index as time
+
+
+SERIES: dict[str, Callable | Series] = {
+    "damped_cos": damped_cos,
+    "damped_sin": damped_sin,
+    "mackey_glass": Series(integrated.mackey_glass, spacing=1.0, normalize="standard", uses_tau=False, x_min=0.0),
+    "lorenz": Series(integrated.lorenz, spacing=0.02, normalize="standard", uses_tau=False, x_min=0.0),
+    "sunspots": Series(normalize="standard", uses_tau=False, load=recorded.sunspots),
+}
+
+
+def spec(name: str) -> Series:
+    entry = SERIES[name]
+    return entry if isinstance(entry, Series) else Series(entry)
+
+
+def source(cfg) -> Recorded | None:
+    """The recorded data a config trains on (its `data`, or a recorded dataset), else None."""
+    if isinstance(cfg.data, Recorded):
+        return cfg.data
+    if cfg.data:
+        return recorded.load(cfg.data, cfg.column)
+    load = spec(cfg.series).load
+    return load() if load is not None else None
+
+
+def normalization(cfg) -> str:
+    """cfg.normalize, with "auto" resolved: standard for recorded data and the integrated
+    benchmarks (whose scale is arbitrary), none for the notebook's damped series."""
+    if cfg.normalize != "auto":
+        return cfg.normalize
+    return "standard" if cfg.data else spec(cfg.series).normalize
+
+
+def spacing(cfg) -> float:
+    if source(cfg) is not None:
+        return 1.0
+    return cfg.spacing or spec(cfg.series).spacing or (cfg.x_stop - cfg.x_start) / (cfg.n_points - 1)
+
+
+def grid(cfg, n: int | None = None) -> np.ndarray:
+    """x at sample index 0..n-1 (n > n_points extends past the stored points); recorded
+    data: the sample index itself."""
+    n = cfg.n_points if n is None else n
+    if source(cfg) is not None:
+        return np.arange(n, dtype=np.float64)
+    return cfg.x_start + spacing(cfg) * np.arange(n, dtype=np.float64)
+
+
+def clean(cfg, n: int | None = None) -> np.ndarray:
+    """The series' first n values (default n_points), float64, without observation noise."""
+    n = cfg.n_points if n is None else n
+    data = source(cfg)
+    if data is not None:
+        return np.asarray(data.values[:n])
+    return spec(cfg.series).sample(grid(cfg, n), cfg.tau)
+
+
+__all__ = ["NORMALIZE", "SERIES", "Recorded", "Series", "clean", "grid", "normalization", "source", "spacing", "spec"]

@@ -1,0 +1,169 @@
+"""Recorded series: a CSV or .npy file, a NumPy array, or a dataset a package ships. The
+sample index is the time axis. Every problem is a ConfigError naming the value."""
+
+import csv
+import functools
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from rnnjax.core.config import ConfigError
+
+SUFFIXES = (".csv", ".npy")
+
+
+class Recorded:
+    """A finite, 1-D float64 series and where it came from; equal (and hashed) by content."""
+
+    def __init__(self, values, source: str, sha256: str | None = None):
+        values = np.array(values, np.float64)  # a copy nobody else can change
+        values.setflags(write=False)
+        self.values, self.source = values, source
+        self.sha256 = sha256 or hashlib.sha256(values.tobytes()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Recorded) and other.sha256 == self.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __repr__(self) -> str:
+        return f"<{self.source} sha256:{self.sha256[:12]}>"
+
+    def __deepcopy__(self, memo) -> "Recorded":
+        return self  # immutable
+
+
+def from_array(values, source: str = "array") -> Recorded:
+    """A series given in Python: any 1-D sequence of finite numbers."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"data={type(values).__name__} is not allowed: must be a 1-D array of numbers") from None
+    if array.ndim != 1 or array.dtype.kind not in "iuf":
+        raise ConfigError(
+            f"data (a {array.dtype} array of shape {array.shape}) is not allowed: must be a 1-D array of numbers"
+        )
+    return _checked(array.astype(np.float64), source)
+
+
+def _checked(values: np.ndarray, source: str, sha256: str | None = None, where=lambda i: f"index {i}") -> Recorded:
+    if len(values) == 0:
+        raise ConfigError(f"data={source!r} is empty: a series needs at least one value per window and more")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ConfigError(
+            f"data={source!r} has {values[bad[0]]} at {where(bad[0])}: every value must be a finite number"
+        )
+    return Recorded(values, source, sha256)
+
+
+def load(path: str, column: str = "") -> Recorded:
+    """The series in a .csv file (`column`: a name, or a 0-based index; default the only
+    numeric column) or a 1-D .npy file; read once per (path, column, file version)."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError as err:
+        raise ConfigError(f"data={path!r} cannot be read: {err.strerror}") from None
+    if file.is_dir():
+        raise ConfigError(f"data={path!r} is a folder: must be a .csv or .npy file")
+    if file.suffix.lower() not in SUFFIXES:
+        raise ConfigError(f"data={path!r} is not allowed: must be a .csv or .npy file")
+    if column and file.suffix.lower() == ".npy":
+        raise ConfigError(f"column={column!r} is not allowed with a .npy file: it holds one series")
+    return _load(str(file.resolve()), path, column, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(resolved: str, path: str, column: str, mtime_ns: int, size: int) -> Recorded:
+    try:
+        raw = Path(resolved).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"data={path!r} cannot be read: {err.strerror}") from None
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if resolved.lower().endswith(".npy"):
+        return _checked(_npy(raw, path), path, sha256)
+    values, row_of = _csv(raw, path, column)
+    return _checked(values, path, sha256, where=lambda i: f"row {row_of(i)}")
+
+
+def _npy(raw: bytes, path: str) -> np.ndarray:
+    import io
+
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise ConfigError(f"data={path!r} is not a readable .npy file") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in "iuf":
+        what = f"a {array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray) else "not one array"
+        raise ConfigError(f"data={path!r} holds {what}: must be a 1-D array of numbers")
+    return array.astype(np.float64)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _csv(raw: bytes, path: str, column: str):
+    """(values of the chosen column, row number of value i as a text editor counts lines)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"data={path!r} is not a UTF-8 text file") from None
+    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), start=1) if any(c.strip() for c in row)]
+    if not rows:
+        raise ConfigError(f"data={path!r} is empty: no rows")
+    first = rows[0][1]
+    has_header = any(_number(c) is None for c in first)
+    names = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise ConfigError(f"data={path!r} has a header but no values")
+    for n, row in body:
+        if len(row) != len(names):
+            raise ConfigError(f"data={path!r} row {n} has {len(row)} fields, not {len(names)} like the first row")
+    j = _column_index(path, names, column, body)
+    values = []
+    for n, row in body:
+        value = _number(row[j])
+        if value is None:
+            raise ConfigError(
+                f"data={path!r} column {names[j]!r} has {row[j]!r} at row {n}: every value must be a number"
+            )
+        values.append(value)
+    return np.asarray(values, np.float64), lambda i: body[i][0]
+
+
+def _column_index(path: str, names: list[str], column: str, body) -> int:
+    listed = ", ".join(repr(c) for c in names)
+    if column:
+        if column in names:
+            return names.index(column)
+        if column.isdigit() and int(column) < len(names):
+            return int(column)
+        raise ConfigError(f"column={column!r} is not in data={path!r}: its columns are {listed} (or 0-based indices)")
+    numeric = [j for j in range(len(names)) if all(_number(row[j]) is not None for _, row in body)]
+    if len(numeric) == 1:
+        return numeric[0]
+    what = "no numeric column" if not numeric else f"{len(numeric)} numeric columns"
+    raise ConfigError(f"data={path!r} has {what}: choose one with column=NAME or a 0-based index; columns: {listed}")
+
+
+@functools.lru_cache(maxsize=1)
+def sunspots() -> Recorded:
+    """Yearly mean sunspot numbers 1700-2008 (309 values), as statsmodels ships them."""
+    try:
+        from statsmodels.datasets import sunspots as dataset
+    except ImportError:
+        raise ConfigError(
+            "series='sunspots' needs statsmodels, an optional extra: pip install -e '.[datasets]'"
+        ) from None
+    return _checked(dataset.load().data["SUNACTIVITY"].to_numpy(np.float64), "statsmodels sunspots")
