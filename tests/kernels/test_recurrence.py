@@ -86,6 +86,18 @@ def test_vmap_over_seeds_equals_loop(case):
     np.testing.assert_allclose(vmapped, jnp.stack(looped), rtol=1e-6, atol=1e-7)
 
 
+def test_several_batch_blocks(case):
+    """B = 70 pads to 128 rows in two blocks of 64: two kernel instances, dU summed over them."""
+    name, params, _ = case
+    p = jax.tree.map(lambda a: a[0], params)
+    x = jax.random.normal(jax.random.key(2), (70, 5, I))
+    assert layout.padding(70, H).batch_padded // layout.batch_block(128) == 2
+    grad = lambda hidden: jax.jit(jax.grad(functools.partial(loss, hidden), argnums=(0, 1)))
+    got, expect = grad(kernel_fn(name))(p, x), grad(functools.partial(xla_hidden, name))(p, x)
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expect), strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * float(jnp.abs(e).max()))
+
+
 def test_sgd_inside_jit_and_scan(case):
     """Two SGD steps in a lax.scan give the same params through the kernel as through XLA."""
     name, params, x = case
