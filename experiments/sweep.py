@@ -1,4 +1,4 @@
-"""A hyperparameter sweep: learning rate, momentum, tau, hidden size and window grids x seeds,
+"""A hyperparameter sweep: learning rate, momentum, tau, noise, hidden size and window grids x seeds,
 per model, each model's grid one vmapped program per shape over every local device,
 optionally over several processes; checkpointed, and resumable with --resume.
 
@@ -33,6 +33,7 @@ GRID_FLAGS = {
     "lr": "learning rates",
     "momentum": "SGD momentum values",
     "tau": "the series' decay constants",
+    "noise": "observation noise levels (sd, in the data's units)",
 }
 
 

@@ -65,3 +65,33 @@ def lru_step(x_state, u, p):
     C = p["C_re"] + 1j * p["C_im"]
     x_new = lam * x_state + np.exp(p["gamma_log"]) * (B @ u)
     return x_new, (C @ x_new).real + p["D"] @ u
+
+
+def mackey_glass_method_of_steps(times, beta=0.2, gamma=0.1, n=10, delay=17.0, history=1.2):
+    """Mackey-Glass by the method of steps: on each interval [k delay, (k+1) delay] the
+    delayed term is known (the history, or the previous interval's dense output), so the
+    DDE is an ODE there, integrated by scipy's DOP853 at tight tolerances."""
+    from scipy.integrate import solve_ivp
+
+    segments = []
+
+    def lagged(t):
+        s = t - delay
+        if s <= 0:
+            return history
+        return segments[min(int(s // delay), len(segments) - 1)].sol(s)[0]
+
+    x0, k = history, 0
+    while k * delay < max(times):
+        sol = solve_ivp(
+            lambda t, x: [beta * lagged(t) / (1 + lagged(t) ** n) - gamma * x[0]],
+            (k * delay, (k + 1) * delay),
+            [x0],
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-12,
+            dense_output=True,
+        )
+        segments.append(sol)
+        x0, k = sol.y[0, -1], k + 1
+    return np.array([segments[min(int(t // delay), len(segments) - 1)].sol(t)[0] for t in times])

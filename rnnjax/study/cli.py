@@ -87,11 +87,14 @@ _bool.__name__ = "true/false"
 _PARSERS = {int: int, float: _finite_float, str: str, bool: _bool}
 
 
+DERIVED = ("data_sha256",)  # set from the data, not by hand
+
+
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One `--field-name` flag per Config field (default: the Config default)."""
     defaults = Config()
     for field in dataclasses.fields(Config):
-        if field.name in skip:
+        if field.name in skip or field.name in DERIVED:
             continue
         kind = type(getattr(defaults, field.name))
         parser.add_argument(
@@ -108,10 +111,15 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
     """The Config the flags ask for, or exit 2 with the validation message."""
     names = {f.name for f in dataclasses.fields(Config)}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if given.get("data") and "n_points" in given:
+        fail(f"error: --n-points {given['n_points']} is not allowed with --data: the series is the whole file")
     try:
-        return Config(**{**given, **fixed})
+        cfg = Config(**{**given, **fixed})
     except ConfigError as err:
         fail(f"error: {err}")
+    if cfg.data:  # recorded whole, so that a resume from another folder finds the file
+        cfg = cfg.replace(data=str(Path(cfg.data).resolve()), data_sha256=cfg.data_sha256)
+    return cfg
 
 
 def command(script: str, argv: list[str]) -> str:

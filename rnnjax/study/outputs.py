@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnjax.core.config import Config
+from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, metrics, plots, report, stats
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Grid, Study
 from rnnjax.study.results import Result, Timing
@@ -52,6 +52,8 @@ def read_record(out: Path) -> dict:
         return rec
     except folders.RunDirError:
         raise
+    except ConfigError as err:  # e.g. its data file changed or went missing
+        raise folders.RunDirError(f"{str(out)!r} cannot be used: {err}") from None
     except FileNotFoundError:
         raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
     except (ValueError, KeyError, TypeError, StopIteration, OSError, RecursionError) as err:

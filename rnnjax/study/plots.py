@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnjax.core import data as data_lib
+from rnnjax.core.series import describe, normalization
 from rnnjax.study import folders
 from rnnjax.study.grid import VMAPPED
 from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
@@ -68,7 +69,7 @@ def _band(ax, x, values_SxN, lo, hi, color, label, what, ls="-"):
 
 def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     cfg = next(iter(runs.values())).cfg
-    y = data_lib.series(cfg)
+    y, seen = data_lib.series(cfg), data_lib.observed(cfg)
     t = np.arange(cfg.n_points)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     # a window's inputs and targets span window + 1 samples
@@ -81,7 +82,9 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         alpha=0.18,
         label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.n_points - 1}]",
     )
-    ax.plot(t, y, "k.-", ms=3, lw=0.8, label=f"{cfg.series}, tau={cfg.tau:g}")
+    ax.plot(t, seen, "k.-", ms=3, lw=0.8, label=describe(cfg) + (" (as observed)" if cfg.noise else ""))
+    if cfg.noise:
+        ax.plot(t, y, "-", color="tab:red", lw=1.0, label="clean series (the forecast's truth)")
     ax.axvspan(1, cfg.window, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[1..{cfg.window}]")
     ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
     return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
@@ -129,7 +132,8 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         _band(ax, epochs, _kept(run, run.val_loss), 25, 75, color, f"{label} val", "IQR over seeds", ls="--")
     title = "Loss: median over seeds, band = 25-75%"
     legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
-    return finish_panels(fig, axes, out, "loss", title, "epoch", "MSE loss (log scale)", legend, yscale="log")
+    scaled = " of the standardized series" if normalization(next(iter(runs.values())).cfg) == "standard" else ""
+    return finish_panels(fig, axes, out, "loss", title, "epoch", f"MSE loss{scaled} (log scale)", legend, yscale="log")
 
 
 def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
@@ -139,7 +143,7 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     t = np.arange(cfg.window + 1, cfg.window + 1 + cfg.horizon)
     fig, ax_of, axes = panels(list(runs), size=(9, 4.5))
     for ax in axes:
-        ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (true)")
+        ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
         ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
     for i, (name, run) in enumerate(runs.items()):
         ax, color = ax_of[name], COLORS[i % len(COLORS)]
@@ -192,7 +196,8 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
         epochs, color = np.arange(run.cfg.epochs), COLORS[i % len(COLORS)]
         ax_loss.plot(epochs, run.loss[seed], color=color, label=f"{name}_loss")
         ax_loss.plot(epochs, run.val_loss[seed], color=color, ls="--", label=f"{name}_val_loss")
-    ax_loss.set(xlabel="epoch", ylabel="MSE loss", title=f"Loss, seed {seed} only", yscale="log")
+    ylabel = "MSE loss" + (" (standardized units)" if normalization(first.cfg) == "standard" else "")
+    ax_loss.set(xlabel="epoch", ylabel=ylabel, title=f"Loss, seed {seed} only", yscale="log")
     ax_loss.legend(fontsize=7, ncol=2 if len(runs) > OVERLAID else 1)
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg

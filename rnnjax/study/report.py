@@ -82,6 +82,15 @@ def _directional(cmp: dict, worse: str, better: str) -> str:
     return worse if cmp["median_diff"] > 0 else better
 
 
+def _what(cfg) -> str:
+    """The notebook's words for its own series; the series' name for any other."""
+    from rnnjax.core.series import describe
+
+    if cfg.series == "damped_cos" and not cfg.data and not cfg.noise:
+        return "the damped oscillation"
+    return f"the series ({describe(cfg)})"
+
+
 def claims(runs: dict[str, Result]) -> list[dict]:
     """Verdicts on the notebook's claims; they need a `gru` and an `lstm` model in the run."""
     if not {"gru", "lstm"} <= set(runs):
@@ -98,7 +107,7 @@ def claims(runs: dict[str, Result]) -> list[dict]:
     rmse_med = {k: _median(_masked(r, forecast_rmse(r))) for k, r in pair}
     out.append(
         {
-            "claim": "The GRU reproduces the damped oscillation worse than the LSTM.",
+            "claim": f"The GRU reproduces {_what(gru.cfg)} worse than the LSTM.",
             "verdict": "by forecast RMSE: "
             + _directional(rmse, "supported", "contradicted, the GRU's RMSE is lower")
             + "; by oscillation amplitude: "

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
@@ -54,6 +55,22 @@ def folders(tmp_path):
         (tmp_path / name / "config.json").write_text(json.dumps(rec))
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{not json")
+    files = {
+        "empty.csv": "",
+        "header.csv": "t,y\n",
+        "words.csv": "y\n1\n2\nabc\n",
+        "nan.csv": "y\n1\nnan\n3\n",
+        "two.csv": "a,b\n1,2\n3,4\n",
+        "ragged.csv": "a,b\n1,2\n3\n",
+        "const.csv": "y\n" + "1.5\n" * 250,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    np.save(tmp_path / "matrix.npy", np.zeros((3, 2)))
+    np.save(tmp_path / "short.npy", np.sin(np.arange(60) / 3))
+    changed = record["models"]["gru"] | {"data": str(tmp_path / "short.npy"), "data_sha256": "0" * 64}
+    (tmp_path / "changed").mkdir()
+    (tmp_path / "changed" / "config.json").write_text(json.dumps(record | {"models": {"gru": changed}}))
     return tmp_path
 
 
@@ -108,6 +125,30 @@ BAD = [
     (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
     (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),
     (["--resume", "{tmp}/partial", "--lr", "0.5"], "lr (0.5 here, 0.01 in the run)"),
+    (["--data", "{tmp}/missing.csv"], "data='{tmp}/missing.csv' cannot be read: No such file"),
+    (["--data", "{tmp}/empty.csv"], "is empty"),
+    (["--data", "{tmp}/header.csv"], "has a header but no values"),
+    (["--data", "{tmp}/words.csv"], "column 'y' has 'abc' at row 4"),
+    (["--data", "{tmp}/nan.csv"], "has nan at row 3"),
+    (
+        ["--data", "{tmp}/two.csv"],
+        "2 numeric columns: choose one with column=NAME or a 0-based index; columns: 'a', 'b'",
+    ),
+    (["--data", "{tmp}/two.csv", "--column", "c"], "column='c' is not in"),
+    (["--data", "{tmp}/ragged.csv"], "row 3 has 1 fields"),
+    (["--data", "{tmp}/matrix.npy"], "shape (3, 2)"),
+    (["--data", "{tmp}/short.npy"], "horizon=180 is not allowed: the forecast must fit inside"),
+    (["--data", "{tmp}/short.npy", "--horizon", "30", "--window", "59"], "too short"),
+    (["--data", "{tmp}/const.csv"], "is constant (1.5)"),
+    (["--data", "{tmp}"], "is a folder"),
+    (["--data", "{tmp}/full/x.txt"], "must be a .csv or .npy file"),
+    (["--data", "{tmp}/short.npy", "--n-points", "50"], "--n-points 50 is not allowed with --data"),
+    (["--column", "y"], "no data is given"),
+    (["--noise", "-0.1"], "noise=-0.1"),
+    (["--normalize", "zscore"], "normalize='zscore'"),
+    (["--spacing", "-1"], "spacing=-1.0"),
+    (["--series", "lorenz", "--x-start", "-1"], "x_start=-1.0"),
+    (["--resume", "{tmp}/changed"], "has changed"),
 ]
 
 

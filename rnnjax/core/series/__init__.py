@@ -6,6 +6,7 @@ spacing and scaling (the integrated benchmarks), or recorded data. A file or an 
 given as `Config.data` is recorded data too.
 """
 
+import os
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -85,4 +86,27 @@ def clean(cfg, n: int | None = None) -> np.ndarray:
     return spec(cfg.series).sample(grid(cfg, n), cfg.tau)
 
 
-__all__ = ["NORMALIZE", "SERIES", "Recorded", "Series", "clean", "grid", "normalization", "source", "spacing", "spec"]
+def describe(cfg) -> str:
+    """A short name for figures and reports: "damped_cos, tau=5", "sunspots.csv[y], noise 0.1"."""
+    if isinstance(cfg.data, Recorded):
+        name = "data (an array)"
+    elif cfg.data:
+        name = os.path.basename(cfg.data) + (f"[{cfg.column}]" if cfg.column else "")
+    else:
+        name = cfg.series + (f", tau={cfg.tau:g}" if spec(cfg.series).uses_tau else "")
+    return name + (f", noise {cfg.noise:g}" if cfg.noise else "")
+
+
+__all__ = [
+    "NORMALIZE",
+    "SERIES",
+    "Recorded",
+    "Series",
+    "clean",
+    "describe",
+    "grid",
+    "normalization",
+    "source",
+    "spacing",
+    "spec",
+]

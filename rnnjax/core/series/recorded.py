@@ -151,6 +151,8 @@ def _column_index(path: str, names: list[str], column: str, body) -> int:
             return int(column)
         raise ConfigError(f"column={column!r} is not in data={path!r}: its columns are {listed} (or 0-based indices)")
     numeric = [j for j in range(len(names)) if all(_number(row[j]) is not None for _, row in body)]
+    if len(names) == 1:  # the only column: its first non-number is the message
+        return 0
     if len(numeric) == 1:
         return numeric[0]
     what = "no numeric column" if not numeric else f"{len(numeric)} numeric columns"

@@ -1,0 +1,131 @@
+"""Series beyond the notebook: integrated benchmarks against independent integrations,
+recorded data (files, arrays), observation noise and scaling."""
+
+import hashlib
+import sys
+import types
+
+import numpy as np
+import pytest
+import reference
+from scipy.integrate import solve_ivp
+
+from rnnjax.core import data, series
+from rnnjax.core.config import Config, ConfigError
+from rnnjax.core.series import integrated
+
+
+def test_mackey_glass_matches_the_method_of_steps():
+    cfg = Config(series="mackey_glass", n_points=300)
+    assert series.spacing(cfg) == 1.0 and series.normalization(cfg) == "standard"
+    want = reference.mackey_glass_method_of_steps(series.grid(cfg) + integrated.MG_WASHOUT)
+    got = data.series(cfg)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)  # measured 4e-8
+    assert 0.3 < got.min() and got.max() < 1.4 and got.std() > 0.15  # chaotic, not decayed
+
+
+def test_lorenz_matches_scipy_dop853():
+    cfg = Config(series="lorenz", n_points=400)
+
+    def rhs(t, s):
+        x, y, z = s
+        return [10 * (y - x), x * (28 - z) - y, x * y - 8 / 3 * z]
+
+    t = series.grid(cfg)
+    ref = solve_ivp(rhs, (0, t[-1]), integrated.LORENZ_START, method="DOP853", rtol=1e-13, atol=1e-12, t_eval=t)
+    np.testing.assert_allclose(data.series(cfg), ref.y[0], rtol=0, atol=1e-4)  # 8 time units; measured 5e-6
+
+
+def test_spacing_resamples_the_same_trajectory():
+    fine = data.series(Config(series="lorenz", n_points=200))
+    coarse = data.series(Config(series="lorenz", n_points=100, spacing=0.04))
+    np.testing.assert_allclose(coarse, fine[::2], atol=1e-9)
+    later = data.series(Config(series="mackey_glass", n_points=50, x_start=10.0))
+    np.testing.assert_allclose(later, data.series(Config(series="mackey_glass", n_points=60))[10:], atol=1e-9)
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    y = 3.0 + np.sin(np.arange(80) / 4.0)
+    path = tmp_path / "s.csv"
+    path.write_text("t,y,label\n" + "".join(f"{i},{float(v)!r},a{i}\n" for i, v in enumerate(y)))
+    return path, y
+
+
+def test_a_csv_column_by_name_index_or_alone(csv_file, tmp_path):
+    path, y = csv_file
+    cfg = Config(data=str(path), column="y", horizon=40)
+    assert cfg.n_points == 80 and cfg.data_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    np.testing.assert_array_equal(data.series(cfg), y)
+    assert Config(data=str(path), column="1", horizon=40).data_sha256 == cfg.data_sha256
+    only = tmp_path / "only.csv"
+    only.write_text("".join(f"{float(v)!r}\n" for v in y))  # no header, one column
+    np.testing.assert_array_equal(data.series(Config(data=str(only), horizon=40)), y)
+    with pytest.raises(ConfigError, match="2 numeric columns: .*'t', 'y', 'label'"):
+        Config(data=str(path), horizon=40)
+
+
+def test_an_npy_file_and_an_array_are_the_same_series(tmp_path, csv_file):
+    _, y = csv_file
+    np.save(tmp_path / "s.npy", y)
+    from_file, from_array = Config(data=str(tmp_path / "s.npy"), horizon=40), Config(data=y, horizon=40)
+    np.testing.assert_array_equal(data.split(from_file).x_train, data.split(from_array).x_train)
+    assert from_array.as_dict()["data"].startswith("<array sha256:")
+    y[0] = 99.0  # the config holds its own copy
+    assert data.series(from_array)[0] != 99.0
+
+
+def test_changed_data_is_refused(csv_file):
+    path, _ = csv_file
+    cfg = Config(data=str(path), column="y", horizon=40)
+    path.write_text(path.read_text().replace("\n0,", "\n0.5,", 1))  # the t column: still a change
+    with pytest.raises(ConfigError, match="has changed"):
+        Config(data=str(path), column="y", horizon=40, data_sha256=cfg.data_sha256)
+    assert Config(data=str(path), column="y", horizon=40).data_sha256 != cfg.data_sha256
+
+
+def test_standard_scaling_uses_the_training_windows_only(csv_file):
+    path, y = csv_file
+    cfg = Config(data=str(path), column="y", horizon=40, window=10)
+    seen = y[: cfg.n_train + cfg.window]
+    s = data.scale(cfg)
+    assert s == (pytest.approx(seen.mean()), pytest.approx(seen.std()))
+    w = data.split(cfg)
+    np.testing.assert_allclose(w.x_train[:, 0, 0], (y[: cfg.n_train] - s.mean) / s.sd, rtol=1e-6)
+    np.testing.assert_allclose(w.y_val[-1, -1, 0], (y[-1] - s.mean) / s.sd, rtol=1e-6)  # validation: same scale
+    assert data.scale(cfg.replace(normalize="none")) is None
+    assert data.scale(Config()) is None  # the notebook's series: raw, as it trained
+
+
+def test_noise_is_fixed_by_its_seed_and_the_truth_stays_clean():
+    cfg = Config(noise=0.1)
+    seen = data.observed(cfg)
+    np.testing.assert_array_equal(seen, data.observed(cfg.replace(cell="lstm", seed=7)))  # every model and seed
+    np.testing.assert_array_equal(data.observed(cfg, 300)[:200], seen)  # value i's noise does not depend on n
+    assert 0.08 < np.std(seen - data.series(cfg)) < 0.12
+    assert not np.array_equal(data.observed(cfg.replace(noise_seed=1)), seen)
+    context, truth = data.forecast_truth(cfg)
+    clean_context, clean_truth = data.forecast_truth(Config())
+    np.testing.assert_array_equal(truth, clean_truth)
+    np.testing.assert_array_equal(context, seen[1 : cfg.window + 1])
+    assert not np.array_equal(context, clean_context)
+
+
+def test_sunspots_come_from_statsmodels_an_optional_extra(monkeypatch):
+    from rnnjax.core.series import recorded
+
+    recorded.sunspots.cache_clear()
+    monkeypatch.setitem(sys.modules, "statsmodels", None)  # not installed
+    with pytest.raises(ConfigError, match=r"needs statsmodels.*\[datasets\]"):
+        Config(series="sunspots")
+    values = np.abs(np.sin(np.arange(309) / 10.0)) * 200
+    table = types.SimpleNamespace(data={"SUNACTIVITY": types.SimpleNamespace(to_numpy=lambda dtype: values)})
+    fake = types.ModuleType("statsmodels.datasets")
+    fake.sunspots = types.SimpleNamespace(load=lambda: table)
+    monkeypatch.setitem(sys.modules, "statsmodels", types.ModuleType("statsmodels"))
+    monkeypatch.setitem(sys.modules, "statsmodels.datasets", fake)
+    recorded.sunspots.cache_clear()
+    cfg = Config(series="sunspots")
+    assert cfg.n_points == 309 and series.normalization(cfg) == "standard"
+    np.testing.assert_array_equal(data.series(cfg), values)
+    recorded.sunspots.cache_clear()

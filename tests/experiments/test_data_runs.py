@@ -1,0 +1,82 @@
+"""The scripts on the user's own data and on noisy series: a CSV trained end to end, a
+noise sweep, and a resume refused when the file changed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CPU = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+
+def _script(name: str, *args):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=CPU,
+        check=False,
+    )
+    return proc
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("data")
+    y = 50 + 40 * np.sin(np.arange(300) / 7.0)  # in its own units: far from the unit scale
+    (tmp / "series.csv").write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(y)))
+    out = tmp / "run"
+    args = ["--data", tmp / "series.csv", "--column", "y", "--seeds", 2, "--epochs", 10, "--horizon", 100]
+    proc = _script("gru_vs_lstm.py", *args, "--hidden", 8, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, out, y
+
+
+def test_a_csv_trains_into_a_complete_run_folder(csv_run):
+    tmp, out, y = csv_run
+    rec = json.loads((out / "config.json").read_text())
+    gru = rec["models"]["gru"]
+    assert gru["data"] == str(tmp / "series.csv") and gru["n_points"] == 300 and rec["finished"]
+    import hashlib
+
+    assert gru["data_sha256"] == hashlib.sha256((tmp / "series.csv").read_bytes()).hexdigest()
+    assert {"report.md", "summary.json", "metrics.csv", "params.npz", "forecast.png", "series.png"} <= {
+        p.name for p in out.iterdir()
+    }
+    forecasts = np.load(out / "forecasts.npz")["gru"]
+    assert forecasts.shape == (2, 100)
+    assert 10 < np.median(forecasts) < 90  # in the data's units, not the standardized ones
+    import rnnjax
+
+    run = rnnjax.load_run(out)["gru"][0]
+    np.testing.assert_array_equal(run.truth, y[21:121])
+
+
+def test_a_resume_on_a_changed_file_is_refused(csv_run):
+    tmp, out, _ = csv_run
+    rec = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps(rec | {"finished": False}))
+    with open(tmp / "series.csv", "a") as f:
+        f.write("300,1.0\n")
+    proc = _script("gru_vs_lstm.py", "--resume", out)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "has changed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_noise_is_a_sweep_axis(tmp_path):
+    out = tmp_path / "noise"
+    args = ["--noise", "0,0.2", "--models", "gru", "--seeds", 2, "--epochs", 3, "--hidden", 4, "--horizon", 20]
+    proc = _script("sweep.py", *args, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["swept"] == ["noise"]
+    quiet, noisy = summary["models"]["gru"]["points"]
+    assert quiet["noise"] == 0.0 and noisy["noise"] == 0.2
+    loss = np.load(out / "history.npz")["gru_loss"]
+    assert loss.shape == (2, 2, 3) and not np.allclose(loss[0], loss[1])
