@@ -187,15 +187,29 @@ def summarize(runs: dict[str, Result]) -> dict:
     out["comparisons"] = comparisons(runs)
     out["ranking"] = {"metric": "forecast_rmse", "models": ranking(runs)}
     out["claims"] = claims(runs)
+    out["series"] = _series(next(iter(runs.values())).cfg)
     return out
+
+
+def _series(cfg) -> dict:
+    from rnnjax.core.series import describe, normalization
+
+    return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.n_points}
 
 
 def markdown(summary: dict, summaries: dict[str, str], figures: list[str], command: str, environment: dict) -> str:
     """report.md: parameters, metrics with CIs, comparison, verdicts, timing, figures."""
     models = summary["models"]
     first = next(iter(models.values()))
+    series = summary.get("series") or {"name": "damped_cos", "normalize": "none"}
+    units = (
+        " Losses are MSEs of the standardized series (z-scored by the training windows' mean and sd); "
+        "forecasts and their errors are in the data's own units."
+        if series["normalize"] == "standard"
+        else ""
+    )
     lines = [
-        "# Recurrent cells on the damped series",
+        f"# Recurrent cells on {series['name']}",
         "",
         f"`{command}`",
         "",
@@ -203,7 +217,7 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
             f"{first['seeds']} seeds per model; backend {environment['backend']} "
             f"({', '.join(environment['devices'])}); jax {environment['versions']['jax']}, "
             f"flax {environment['versions']['flax']}. Every number below is computed from `metrics.csv` "
-            "(diverged seeds are counted and left out of the statistics)."
+            "(diverged seeds are counted and left out of the statistics)." + units
         ),
         "",
         "## Models",
