@@ -2,6 +2,10 @@
 the naive loop (a jitted step called from Python, one seed at a time), measured in this run.
 
     python experiments/benchmark.py --seeds 1,4,16,64 --epochs 50 --out runs/bench
+    python experiments/benchmark.py --kernel pallas --out runs/bench_pallas   # the fused kernels
+
+The naive loop is always the XLA cell (a tutorial's loop), so the ratios of an xla and a
+pallas run share their baseline; every row, line and title names the run's kernel.
 """
 
 import sys
@@ -51,18 +55,26 @@ def main(argv=None):
 
     device_kind = jax.devices()[0].device_kind
     rows = []
-    print(f"{device_kind}: {n_local} device(s), {args.epochs} epochs", flush=True)
+    kernel = next(iter(configs.values())).kernel
+    print(f"{device_kind}: {n_local} device(s), {args.epochs} epochs, kernel {kernel}", flush=True)
     for model, base in configs.items():
         naive = bench.naive_seed_epochs_per_s(base, args.naive_epochs)
-        print(f"{model}: naive loop {naive:.0f} seed-epochs/s", flush=True)
+        print(f"{model}: naive loop (xla) {naive:.0f} seed-epochs/s", flush=True)
         for n_dev in args.devices:
             for seeds in args.seeds:
                 m = bench.measure(base.replace(seeds=seeds), jax.local_devices()[:n_dev])
-                row = {"device": device_kind, "devices": n_dev, "model": model, "seeds": seeds, "epochs": args.epochs}
+                row = {
+                    "device": device_kind,
+                    "kernel": kernel,
+                    "devices": n_dev,
+                    "model": model,
+                    "seeds": seeds,
+                    "epochs": args.epochs,
+                }
                 row |= m._asdict() | {"naive_seed_epochs_per_s": naive, "ratio_to_naive": m.seed_epochs_per_s / naive}
                 rows.append(row)
                 print(
-                    f"{model:5s} devices {n_dev} seeds {seeds:6d}: compile {m.compile_s:5.1f} s, "
+                    f"{model:5s} {kernel:6s} devices {n_dev} seeds {seeds:6d}: compile {m.compile_s:5.1f} s, "
                     f"train {m.train_s:7.2f} s, {m.seed_epochs_per_s:9.0f} seed-epochs/s "
                     f"({row['ratio_to_naive']:.1f}x naive), program {m.program_mb:.1f} MB, rollout {m.rollout_s:.2f} s",
                     flush=True,
@@ -88,10 +100,13 @@ def plot(rows, out):
             color=colors[i],
             ls="--",
             lw=1,
-            label=f"{model}, naive loop (one seed at a time)",
+            label=f"{model}, naive loop (xla, one seed at a time)",
         )
     ax.set(xscale="log", yscale="log", xlabel="seeds trained at once", ylabel="seed-epochs per second")
-    ax.set_title(f"Training throughput on {rows[0]['device']} ({rows[0]['epochs']} epochs per run)")
+    first = rows[0]
+    ax.set_title(
+        f"Training throughput on {first['device']}, {first['kernel']} kernel ({first['epochs']} epochs per run)"
+    )
     plots.finish(fig, ax, out, "scaling", grid={"alpha": 0.3, "which": "both"})
 
 

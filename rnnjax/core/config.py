@@ -8,6 +8,7 @@ import numpy as np
 
 FORECAST_MODES = ("window", "carry")
 TIME_SCANS = ("parallel", "sequential")
+KERNELS = ("xla", "pallas")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,7 @@ class Config:
     init: str = "keras"  # initialiser scheme: "keras" or "flax"
     unroll: int = 0  # time steps per scan iteration; 0: per backend (model.default_unroll); same maths
     time_scan: str = "parallel"  # cells with a parallel form: associative scan, or step by step; same maths
+    kernel: str = "xla"  # "pallas": the window's GRU/LSTM recurrence as fused Pallas kernels; same maths
     # training
     lr: float = 0.01
     momentum: float = 0.0  # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
@@ -160,6 +162,14 @@ def _validate(cfg: Config):
     _check_choice(cfg, "init", SCHEMES)
     _check_int(cfg, "unroll", 0)
     _check_choice(cfg, "time_scan", TIME_SCANS)
+    _check_choice(cfg, "kernel", KERNELS)
+    if cfg.kernel == "pallas":
+        from rnnjax.kernels import SUPPORTED  # imports Pallas: only when asked for
+
+        if cfg.cell not in SUPPORTED:
+            raise ConfigError(
+                f"kernel='pallas' is not allowed for cell={cfg.cell!r}: the Pallas kernels cover {', '.join(SUPPORTED)}"
+            )
     _check_float(cfg, "lr", positive=True)
     _check_float(cfg, "momentum")
     if not 0.0 <= cfg.momentum < 1.0:

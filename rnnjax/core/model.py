@@ -1,5 +1,6 @@
 """A cell scanned over time with a Dense head at every step, as Keras's
-`Sequential([RNN(H, return_sequences=True), Dense(1)])`; plus init and a Keras-style summary."""
+`Sequential([RNN(H, return_sequences=True), Dense(1)])`; a batch's forward pass through it or
+through the fused recurrence kernels; plus init and a Keras-style summary."""
 
 import math
 
@@ -7,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from rnnjax.core.cells import has_parallel_form, make_cell
+from rnnjax.core.cells import CELLS, has_parallel_form, make_cell
 from rnnjax.core.config import Config
 
 IN_FEATURES = 1  # a univariate series
@@ -25,6 +26,7 @@ class Regressor(nn.Module):
     head_init: str = "keras"
     unroll: int = 1  # time steps per iteration of the scan loop
     parallel: bool = True  # a cell's parallel form over the window, where it has one
+    kernel: str = "xla"  # "pallas": predict_batch runs the window's recurrence as the fused kernels
 
     def setup(self):
         kernel = nn.initializers.glorot_uniform() if self.head_init == "keras" else nn.initializers.lecun_normal()
@@ -49,10 +51,29 @@ class Regressor(nn.Module):
         carry, h_TxH = self.hidden(carry, x_TxI)
         return carry, self.head(h_TxH)
 
+    def readout(self, h_xH):
+        """y = Dense(h) of hidden states computed elsewhere (the recurrence kernels)."""
+        return self.head(h_xH)
+
     def step(self, carry, x_I):
         """One time step: (carry, y_O), for closed-loop rollouts that keep the state."""
         carry, h_H = self.cell(carry, x_I)
         return carry, self.head(h_H)
+
+
+def predict_batch(model: Regressor, params, x_BxTxI: jax.Array) -> jax.Array:
+    """y [B, T, O] of a batch of sequences. XLA: the model vmapped over the batch. Pallas:
+    the whole batch through the recurrence kernel at once (a kernel instance runs a block of
+    the batch), then the Dense head on every h_t; the same numbers to float32 rounding."""
+    if model.kernel == "xla":
+        return jax.vmap(lambda x_TxI: model.apply({"params": params}, x_TxI))(x_BxTxI)
+    from rnnjax.kernels import hidden_sequence  # Pallas only when asked for: the core does not need it
+
+    h_BxTxH = hidden_sequence(_CELL_NAMES[type(model.cell)], params["cell"], x_BxTxI)
+    return model.apply({"params": params}, h_BxTxH, method=Regressor.readout)
+
+
+_CELL_NAMES = {cls: name for name, cls in CELLS.items()}
 
 
 def default_unroll(window: int, backend: str | None = None) -> int:
@@ -66,7 +87,9 @@ def make_model(cfg: Config) -> Regressor:
     cell = make_cell(cfg.cell, cfg.hidden, cfg.init)
     unroll = cfg.unroll or default_unroll(cfg.window)
     parallel = cfg.time_scan == "parallel"
-    return Regressor(cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll, parallel=parallel)
+    return Regressor(
+        cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll, parallel=parallel, kernel=cfg.kernel
+    )
 
 
 def init_params(model: Regressor, key: jax.Array, window: int) -> dict:

@@ -14,7 +14,7 @@ import optax
 
 from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
-from rnnjax.core.model import Regressor, init_params, make_model
+from rnnjax.core.model import Regressor, init_params, make_model, predict_batch
 
 # A finite loss this many times the MSE of predicting zero (the mean square of the training
 # targets) counts as diverged too: predictions ~1000x the signal have left the task (8e25 was
@@ -65,7 +65,7 @@ def seed_key(base_seed: int, i) -> jax.Array:
 
 def sample_losses(model: Regressor, params, x_BxTxI, y_BxTxI) -> jax.Array:
     """Per-sample MSE over all time steps and features: [B]."""
-    pred = jax.vmap(lambda x: model.apply({"params": params}, x))(x_BxTxI)
+    pred = predict_batch(model, params, x_BxTxI)
     return jnp.mean((pred - y_BxTxI) ** 2, axis=(1, 2))
 
 

@@ -8,6 +8,8 @@ weights kept on chip across the T steps. Under `jax.vmap` (over seeds, each with
 weights) Pallas adds a grid axis, so one launch runs every seed.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -38,10 +40,16 @@ _CELLS = {"gru": _gru, "lstm": _lstm}
 
 def hidden_sequence(cell: str, params: dict, x_BxTxI: jax.Array, *, interpret: bool | None = None) -> jax.Array:
     """h [B, T, H] of the Keras cell `cell` ("gru" or "lstm") with Flax params `params`
-    (cells.py's layout) from a zero state. `interpret=None`: Pallas's interpreter unless the
-    default backend is a GPU."""
+    (cells.py's layout) from a zero state. `interpret=None`: the Triton kernels where the
+    program is lowered for a GPU, Pallas's interpreter elsewhere."""
     if cell not in _CELLS:
         raise ValueError(f"no recurrence kernel for cell {cell!r}; kernels exist for {SUPPORTED}")
-    if interpret is None:
-        interpret = jax.default_backend() != "gpu"
-    return _CELLS[cell](params, jnp.asarray(x_BxTxI, jnp.float32), bool(interpret))
+    x_BxTxI = jnp.asarray(x_BxTxI, jnp.float32)
+    if interpret is not None:
+        return _CELLS[cell](params, x_BxTxI, bool(interpret))
+    # Decided when lowering, not from the default backend when tracing: a program exported
+    # for CUDA from a CPU machine (the tests) then holds the Triton kernels a GPU would run.
+    # Only the branch of the platform lowered for is lowered.
+    triton = functools.partial(_CELLS[cell], interpret=False)
+    interpreted = functools.partial(_CELLS[cell], interpret=True)
+    return jax.lax.platform_dependent(params, x_BxTxI, cuda=triton, rocm=triton, default=interpreted)

@@ -38,8 +38,9 @@ def measure(cfg: Config, devices) -> Measurement:
 
 def naive_seed_epochs_per_s(cfg: Config, epochs: int) -> float:
     """One seed, one jitted SGD step per minibatch called from a Python loop, NumPy shuffling,
-    as in Flax's tutorials. Compilation (full and partial batch) is excluded by a warm-up epoch."""
-    model = make_model(cfg)
+    as in Flax's tutorials, always with the XLA cell: one baseline for either cfg.kernel.
+    Compilation (full and partial batch) is excluded by a warm-up epoch."""
+    model = make_model(cfg.replace(kernel="xla"))
     windows = data_lib.split(cfg)
     params = init_params(model, jax.random.key(cfg.seed), cfg.window)
     optimizer = optax.sgd(cfg.lr, cfg.momentum or None)  # the same updates as rnnjax's

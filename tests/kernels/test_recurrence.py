@@ -79,13 +79,6 @@ def test_gradients_match_xla_cell(case):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * float(jnp.abs(e).max()))
 
 
-def test_vmap_over_seeds_equals_loop(case):
-    name, params, x = case
-    vmapped = jax.vmap(kernel_fn(name))(params, x)
-    looped = [hidden_sequence(name, jax.tree.map(lambda a, s=s: a[s], params), x[s]) for s in range(S)]
-    np.testing.assert_allclose(vmapped, jnp.stack(looped), rtol=1e-6, atol=1e-7)
-
-
 def test_several_batch_blocks(case):
     """B = 70 pads to 128 rows in two blocks of 64: two kernel instances, dU summed over them."""
     name, params, _ = case
@@ -96,23 +89,6 @@ def test_several_batch_blocks(case):
     got, expect = grad(kernel_fn(name))(p, x), grad(functools.partial(xla_hidden, name))(p, x)
     for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expect), strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * float(jnp.abs(e).max()))
-
-
-def test_sgd_inside_jit_and_scan(case):
-    """Two SGD steps in a lax.scan give the same params through the kernel as through XLA."""
-    name, params, x = case
-    one_seed = jax.tree.map(lambda a: a[0], params)
-
-    def train(hidden):
-        def sgd_step(p, _):
-            g = jax.grad(functools.partial(loss, hidden))(p, x[0])
-            return jax.tree.map(lambda a, b: a - 0.1 * b, p, g), None
-
-        return jax.jit(lambda p: jax.lax.scan(sgd_step, p, length=2)[0])(one_seed)
-
-    got, expect = train(kernel_fn(name)), train(functools.partial(xla_hidden, name))
-    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expect), strict=True):
-        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
 
 
 def test_padded_hidden_units_stay_zero(case):
