@@ -3,7 +3,8 @@
 # kernels (Triton) tested against XLA, timed against XLA, and the main experiment run both
 # ways and compared. About 8-9 minutes on an H200; every step prints its time.
 #
-#   bash experiments/gpu_check.sh                # GPU_CHECK_INSTALL=0: skip the pip installs
+#   bash experiments/gpu_check.sh     # installs only if JAX does not already see a GPU
+#                                     # (GPU_CHECK_INSTALL=1: always, 0: never)
 #
 # Outputs go to runs/gpu_check-<time>/ (override with GPU_CHECK_OUT).
 set -euo pipefail
@@ -43,7 +44,13 @@ check_gpu() {
 }
 
 mkdir -p "$OUT"
-if [[ ${GPU_CHECK_INSTALL:-1} != 0 ]]; then
+if [[ -z ${GPU_CHECK_INSTALL:-} ]]; then # a machine whose JAX already sees a GPU keeps its packages
+    GPU_CHECK_INSTALL=1
+    if "$PYTHON" -c 'import jax, rnnjax; assert jax.default_backend() == "gpu"' 2>/dev/null; then
+        GPU_CHECK_INSTALL=0
+    fi
+fi
+if [[ $GPU_CHECK_INSTALL != 0 ]]; then
     step "install .[dev] and jax[cuda12]==$JAX_VERSION" install
 fi
 step "JAX sees the GPU" check_gpu
