@@ -207,6 +207,10 @@ def _check_data(cfg: Config):
         if cfg.data_sha256:
             _refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
         return None
+    if cfg.spacing:
+        _refuse(
+            "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
+        )
     if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
         raise ConfigError(
             f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
