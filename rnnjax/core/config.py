@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,8 @@ class Config:
                 object.__setattr__(self, field.name, float(str(value)))
             elif isinstance(value, np.generic):
                 object.__setattr__(self, field.name, value.item())
+        if isinstance(self.data, os.PathLike):
+            object.__setattr__(self, "data", os.fspath(self.data))
         if not isinstance(self.data, str):  # an array (or anything array-like) given in Python
             from rnnjax.core.series import recorded
 
@@ -125,6 +128,7 @@ def _check_choice(cfg: Config, field: str, choices):
 
 
 def _validate(cfg: Config):
+    from rnnjax.core import series as series_lib
     from rnnjax.core.cells import CELLS, SCHEMES  # the registries are the one list of names
     from rnnjax.core.series import NORMALIZE, SERIES
 
@@ -133,7 +137,7 @@ def _validate(cfg: Config):
     _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):
         _check_float(cfg, field)
-    if cfg.x_stop <= cfg.x_start:
+    if cfg.x_stop <= cfg.x_start and series_lib.uses_x_stop(cfg):
         _refuse("x_stop", cfg.x_stop, f"must be greater than x_start={cfg.x_start!r}")
     _check_float(cfg, "spacing")
     if cfg.spacing < 0:
@@ -189,6 +193,60 @@ def _validate(cfg: Config):
             f"the forecast must fit inside {recorded.source!r} ({cfg.n_points} points): "
             f"with window={cfg.window} the largest horizon is {cfg.n_points - cfg.window - 1}",
         )
+    _check_integration(cfg)
+    _check_values(cfg, recorded)
+
+
+MAX_INTEGRATION_STEPS = 4_000_000  # about 20 s of the integrators' Python loop
+# what float32 training can hold: values (and squares, for the loss) finite, a spread it resolves
+MAX_VALUE, MIN_VALUE, MIN_RELATIVE_SPREAD = 1e15, 1e-30, 1e-6
+MAX_CHECKED_POINTS = 1_000_000
+
+
+def _check_integration(cfg: Config):
+    """An integrated series integrates to the last time it samples: bounded."""
+    from rnnjax.core import series
+
+    entry = series.spec(cfg.series)
+    if cfg.data or not entry.step:
+        return
+    n = max(cfg.n_points, cfg.window + 1 + cfg.horizon)
+    t_end = cfg.x_start + series.spacing(cfg) * (n - 1)
+    steps = (t_end + entry.offset) / entry.step
+    if not steps <= MAX_INTEGRATION_STEPS:
+        reach = MAX_INTEGRATION_STEPS * entry.step - entry.offset
+        raise ConfigError(
+            f"series={cfg.series!r} up to x={t_end:.4g} needs {steps:.3g} integration steps of {entry.step:g}: "
+            f"at most {MAX_INTEGRATION_STEPS:,} (x up to {reach:g}); reduce x_start, spacing, n_points or horizon"
+        )
+
+
+def _check_values(cfg: Config, recorded):
+    """The values the models see must train in float32: finite squares, and (scaled) a
+    spread that float32 resolves."""
+    from rnnjax.core import data, series
+
+    if recorded is None and cfg.n_points > MAX_CHECKED_POINTS:
+        return  # a computed series this long is the memory check's to refuse; not computed here
+    seen = data.observed(cfg)[: cfg.n_train + cfg.window]
+    what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
+    what += f" with noise={cfg.noise!r}" if cfg.noise else ""
+    biggest = float(np.max(np.abs(seen)))
+    if not biggest <= MAX_VALUE:
+        raise ConfigError(f"{what} reaches {biggest:.3g}: values beyond {MAX_VALUE:g} overflow float32 training")
+    if series.normalization(cfg) == "none":
+        return
+    spread = float(np.std(seen))
+    if spread == 0:
+        raise ConfigError(
+            f"{what} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
+            "and normalize='standard' divides by its spread"
+        )
+    if biggest < MIN_VALUE or spread < MIN_RELATIVE_SPREAD * biggest:
+        raise ConfigError(
+            f"{what} varies by {spread:.3g} around {float(np.mean(seen)):.6g} over the training windows: "
+            "too little for float32 to resolve once standardized"
+        )
 
 
 def _check_data(cfg: Config):
@@ -202,6 +260,8 @@ def _check_data(cfg: Config):
             _refuse(field, value, "must be a string")
     if cfg.column and not cfg.data:
         _refuse("column", cfg.column, "names a column of data=FILE.csv, and no data is given")
+    if cfg.column and not isinstance(cfg.data, str):
+        _refuse("column", cfg.column, "names a CSV column, and data is an array")
     source = series.source(cfg)
     if source is None:
         if cfg.data_sha256:
@@ -236,10 +296,4 @@ def _check_length(cfg: Config, source):
         raise ConfigError(
             f"data={source.source!r} has {n} points: too short for window={w}, one training and one "
             f"validation window and a forecast (at least {w + 2} points)"
-        )
-    seen = source.values[: cfg.n_train + w] if cfg.n_train >= 1 else source.values
-    if cfg.normalize != "none" and np.ptp(seen) == 0:
-        raise ConfigError(
-            f"data={source.source!r} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
-            "and normalize='standard' divides by its spread"
         )

@@ -111,15 +111,45 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
     """The Config the flags ask for, or exit 2 with the validation message."""
     names = {f.name for f in dataclasses.fields(Config)}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if given.get("data") and "n_points" in given:
-        fail(f"error: --n-points {given['n_points']} is not allowed with --data: the series is the whole file")
+    if given.get("data") == "":
+        fail("error: --data '' is not allowed: must name a .csv or .npy file")
     try:
         cfg = Config(**{**given, **fixed})
     except ConfigError as err:
         fail(f"error: {err}")
+    _refuse_unused(cfg, set(given) | set(fixed))
     if cfg.data:  # recorded whole, so that a resume from another folder finds the file
         cfg = cfg.replace(data=str(Path(cfg.data).resolve()), data_sha256=cfg.data_sha256)
     return cfg
+
+
+def _refuse_unused(cfg: Config, given: set[str]) -> None:
+    """A flag the chosen series does not read is a mistake, not a no-op (a tau sweep of
+    Lorenz would train identical grid points)."""
+    from rnnjax.core import series
+
+    recorded = series.source(cfg) is not None
+    unused = {
+        "series": bool(cfg.data),
+        "n_points": recorded,
+        "tau": recorded or not series.spec(cfg.series).uses_tau,
+        "x_start": recorded,
+        "x_stop": not series.uses_x_stop(cfg),
+    }
+    for name, is_unused in unused.items():
+        if name in given and is_unused:
+            flag = "--" + name.replace("_", "-")
+            what = f"--data {cfg.data!r}" if cfg.data else f"--series {cfg.series}"
+            fail(f"error: {flag} is not used with {what}: {UNUSED_WHY[name]}")
+
+
+UNUSED_WHY = {
+    "series": "the file is the series",
+    "n_points": "the series is the whole file",
+    "tau": "only the damped series have a decay",
+    "x_start": "recorded data's time is its sample index",
+    "x_stop": "the grid is x_start + spacing * i (--spacing; x_stop sets it only for the damped series at spacing 0)",
+}
 
 
 def command(script: str, argv: list[str]) -> str:
@@ -192,6 +222,8 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
             values = sorted({p[f.name] for p in study.grid.points})
             if sorted(value) != values:
                 differ.append(f"{f.name} ({','.join(map(str, value))} here, {','.join(map(str, values))} in the run)")
+        elif f.name == "data" and value is not None and str(Path(value).resolve()) == saved.data:
+            continue  # the same file, named from another folder
         elif value is not None and value != getattr(saved, f.name):
             differ.append(f"{f.name} ({value!r} here, {getattr(saved, f.name)!r} in the run)")
     if differ:
@@ -288,7 +320,7 @@ def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summa
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    except checkpoint.CheckpointError as err:
+    except (checkpoint.CheckpointError, ConfigError) as err:  # ConfigError: the data file changed meanwhile
         fail(f"error: {err}")
     except OSError as err:  # a checkpoint path that is a folder, a full disk, ...
         fail(f"error: cannot use {err.filename!r} in the run folder: {err.strerror}")

@@ -129,3 +129,21 @@ def test_sunspots_come_from_statsmodels_an_optional_extra(monkeypatch):
     assert cfg.n_points == 309 and series.normalization(cfg) == "standard"
     np.testing.assert_array_equal(data.series(cfg), values)
     recorded.sunspots.cache_clear()
+
+
+def test_a_path_object_and_any_file_name_work(tmp_path):
+    y = np.sin(np.arange(60) / 3.0)
+    odd = tmp_path / "v\udcffname.npy"  # not UTF-8: figures and reports still print it
+    np.save(odd, y)
+    cfg = Config(data=odd, horizon=30)
+    assert cfg.data == str(odd) and cfg.n_points == 60
+    assert series.describe(cfg) == "v\ufffdname.npy"
+
+
+def test_float32_bounds_are_refused_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="noise=1e\\+20 reaches"):
+        Config(noise=1e20)
+    with pytest.raises(ConfigError, match="too little for float32"):
+        Config(data=1.0 + 1e-9 * np.sin(np.arange(80)), horizon=30)
+    with pytest.raises(ConfigError, match="integration steps"):
+        Config(series="mackey_glass", spacing=1e6)

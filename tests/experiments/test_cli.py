@@ -3,6 +3,7 @@ before anything trains."""
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,10 +64,14 @@ def folders(tmp_path):
         "two.csv": "a,b\n1,2\n3,4\n",
         "ragged.csv": "a,b\n1,2\n3\n",
         "const.csv": "y\n" + "1.5\n" * 250,
+        "gap.csv": "t,y\n" + "".join(f"{i},{'' if i == 7 else i % 5}\n" for i in range(250)),
+        "dup.csv": "y,y\n" + "1,2\n" * 250,
+        "bigfield.csv": "y\n" + "1" * 140_000 + "\n2\n",
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     np.save(tmp_path / "matrix.npy", np.zeros((3, 2)))
+    os.mkfifo(tmp_path / "fifo.csv")
     np.save(tmp_path / "short.npy", np.sin(np.arange(60) / 3))
     changed = record["models"]["gru"] | {"data": str(tmp_path / "short.npy"), "data_sha256": "0" * 64}
     (tmp_path / "changed").mkdir()
@@ -142,7 +147,19 @@ BAD = [
     (["--data", "{tmp}/const.csv"], "is constant (1.5)"),
     (["--data", "{tmp}"], "is a folder"),
     (["--data", "{tmp}/full/x.txt"], "must be a .csv or .npy file"),
-    (["--data", "{tmp}/short.npy", "--n-points", "50"], "--n-points 50 is not allowed with --data"),
+    (["--data", "{tmp}/short.npy", "--n-points", "50", "--horizon", "30"], "--n-points is not used with --data"),
+    (["--data", ""], "--data '' is not allowed"),
+    (["--data", "{tmp}/short.npy", "--series", "lorenz", "--horizon", "30"], "--series is not used with --data"),
+    (["--series", "lorenz", "--tau", "3"], "--tau is not used with --series lorenz"),
+    (["--series", "mackey_glass", "--x-stop", "30"], "--x-stop is not used"),
+    (["--series", "lorenz", "--x-start", "1e9"], "integration steps"),
+    (["--noise", "1e300"], "noise=1e+300 reaches"),
+    (["--data", "{tmp}/gap.csv"], "2 numeric columns"),
+    (["--data", "{tmp}/gap.csv", "--column", "y"], "column 'y' has '' at row 9"),
+    (["--data", "{tmp}/dup.csv", "--column", "y"], "names 2 columns"),
+    (["--data", "{tmp}/two.csv", "--column", "\u00b2"], "is not in"),
+    (["--data", "{tmp}/bigfield.csv"], "not a readable CSV file"),
+    (["--data", "{tmp}/fifo.csv"], "not a regular file"),
     (["--column", "y"], "no data is given"),
     (["--noise", "-0.1"], "noise=-0.1"),
     (["--normalize", "zscore"], "normalize='zscore'"),

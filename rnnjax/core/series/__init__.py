@@ -28,13 +28,25 @@ class Series(NamedTuple):
     uses_tau: bool = True
     x_min: float = -np.inf  # the first sample's x (x_start) may not be less
     load: Callable[[], Recorded] | None = None  # recorded data: its values, the sample index as time
+    step: float = 0.0  # an integrated series' internal step (0: closed form)
+    offset: float = 0.0  # the time integrated before x = 0 (a washout)
 
 
 SERIES: dict[str, Callable | Series] = {
     "damped_cos": damped_cos,
     "damped_sin": damped_sin,
-    "mackey_glass": Series(integrated.mackey_glass, spacing=1.0, normalize="standard", uses_tau=False, x_min=0.0),
-    "lorenz": Series(integrated.lorenz, spacing=0.02, normalize="standard", uses_tau=False, x_min=0.0),
+    "mackey_glass": Series(
+        integrated.mackey_glass,
+        spacing=1.0,
+        normalize="standard",
+        uses_tau=False,
+        x_min=0.0,
+        step=integrated.MG_STEP,
+        offset=integrated.MG_WASHOUT,
+    ),
+    "lorenz": Series(
+        integrated.lorenz, spacing=0.02, normalize="standard", uses_tau=False, x_min=0.0, step=integrated.LORENZ_STEP
+    ),
     "sunspots": Series(normalize="standard", uses_tau=False, load=recorded.sunspots),
 }
 
@@ -60,6 +72,11 @@ def normalization(cfg) -> str:
     if cfg.normalize != "auto":
         return cfg.normalize
     return "standard" if cfg.data else spec(cfg.series).normalize
+
+
+def uses_x_stop(cfg) -> bool:
+    """Whether the grid's spacing comes from x_stop (the notebook's linspace)."""
+    return source(cfg) is None and not cfg.spacing and not spec(cfg.series).spacing
 
 
 def spacing(cfg) -> float:
@@ -92,6 +109,7 @@ def describe(cfg) -> str:
         name = "data (an array)"
     elif cfg.data:
         name = os.path.basename(cfg.data) + (f"[{cfg.column}]" if cfg.column else "")
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file name prints
     else:
         name = cfg.series + (f", tau={cfg.tau:g}" if spec(cfg.series).uses_tau else "")
     return name + (f", noise {cfg.noise:g}" if cfg.noise else "")

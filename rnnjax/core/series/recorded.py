@@ -4,6 +4,8 @@ sample index is the time axis. Every problem is a ConfigError naming the value."
 import csv
 import functools
 import hashlib
+import io
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +53,17 @@ def from_array(values, source: str = "array") -> Recorded:
     return _checked(array.astype(np.float64), source)
 
 
+def _short(text: str, limit: int = 40) -> str:
+    """A value from a file, cut to fit in one line of a message."""
+    text = repr(text)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _checked(values: np.ndarray, source: str, sha256: str | None = None, where=lambda i: f"index {i}") -> Recorded:
-    if len(values) == 0:
-        raise ConfigError(f"data={source!r} is empty: a series needs at least one value per window and more")
+    if len(values) < 3:
+        raise ConfigError(
+            f"data={source!r} has {len(values)} value(s): too short for a window, a validation window and a forecast"
+        )
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         raise ConfigError(
@@ -66,38 +76,39 @@ def load(path: str, column: str = "") -> Recorded:
     """The series in a .csv file (`column`: a name, or a 0-based index; default the only
     numeric column) or a 1-D .npy file; read once per (path, column, file version)."""
     file = Path(path)
+    suffix = file.suffix.lower()  # the name given says what the file is, not a link's target
     try:
-        stat = file.stat()
-    except OSError as err:
-        raise ConfigError(f"data={path!r} cannot be read: {err.strerror}") from None
-    if file.is_dir():
+        info = file.stat()
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"data={path!r} cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"data={path!r} is a folder: must be a .csv or .npy file")
-    if file.suffix.lower() not in SUFFIXES:
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device would block or never end
+        raise ConfigError(f"data={path!r} is not a regular file: must be a .csv or .npy file")
+    if suffix not in SUFFIXES:
         raise ConfigError(f"data={path!r} is not allowed: must be a .csv or .npy file")
-    if column and file.suffix.lower() == ".npy":
+    if column and suffix == ".npy":
         raise ConfigError(f"column={column!r} is not allowed with a .npy file: it holds one series")
-    return _load(str(file.resolve()), path, column, stat.st_mtime_ns, stat.st_size)
+    return _load(str(file.resolve()), suffix, path, column, info.st_mtime_ns, info.st_size)
 
 
 @functools.lru_cache(maxsize=16)
-def _load(resolved: str, path: str, column: str, mtime_ns: int, size: int) -> Recorded:
+def _load(resolved: str, suffix: str, path: str, column: str, mtime_ns: int, size: int) -> Recorded:
     try:
         raw = Path(resolved).read_bytes()
     except OSError as err:
         raise ConfigError(f"data={path!r} cannot be read: {err.strerror}") from None
     sha256 = hashlib.sha256(raw).hexdigest()
-    if resolved.lower().endswith(".npy"):
+    if suffix == ".npy":
         return _checked(_npy(raw, path), path, sha256)
     values, row_of = _csv(raw, path, column)
     return _checked(values, path, sha256, where=lambda i: f"row {row_of(i)}")
 
 
 def _npy(raw: bytes, path: str) -> np.ndarray:
-    import io
-
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+    except (ValueError, OSError, EOFError, MemoryError):  # MemoryError: a header claiming a huge shape
         raise ConfigError(f"data={path!r} is not a readable .npy file") from None
     if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in "iuf":
         what = f"a {array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray) else "not one array"
@@ -118,7 +129,11 @@ def _csv(raw: bytes, path: str, column: str):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"data={path!r} is not a UTF-8 text file") from None
-    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), start=1) if any(c.strip() for c in row)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except csv.Error as err:  # a field past the csv module's limit, a NUL byte, ...
+        raise ConfigError(f"data={path!r} is not a readable CSV file (line {reader.line_num}: {err})") from None
     if not rows:
         raise ConfigError(f"data={path!r} is empty: no rows")
     first = rows[0][1]
@@ -130,27 +145,37 @@ def _csv(raw: bytes, path: str, column: str):
     for n, row in body:
         if len(row) != len(names):
             raise ConfigError(f"data={path!r} row {n} has {len(row)} fields, not {len(names)} like the first row")
+    if column and names.count(column) > 1:
+        raise ConfigError(
+            f"column={column!r} names {names.count(column)} columns of data={path!r}: give its 0-based index"
+        )
     j = _column_index(path, names, column, body)
     values = []
     for n, row in body:
         value = _number(row[j])
         if value is None:
             raise ConfigError(
-                f"data={path!r} column {names[j]!r} has {row[j]!r} at row {n}: every value must be a number"
+                f"data={path!r} column {_short(names[j])} has {_short(row[j])} at row {n}: every value must be a number"
             )
         values.append(value)
     return np.asarray(values, np.float64), lambda i: body[i][0]
 
 
 def _column_index(path: str, names: list[str], column: str, body) -> int:
-    listed = ", ".join(repr(c) for c in names)
+    listed = ", ".join(_short(c) for c in names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
     if column:
         if column in names:
             return names.index(column)
-        if column.isdigit() and int(column) < len(names):
+        if column.isascii() and column.isdigit() and int(column) < len(names):
             return int(column)
-        raise ConfigError(f"column={column!r} is not in data={path!r}: its columns are {listed} (or 0-based indices)")
-    numeric = [j for j in range(len(names)) if all(_number(row[j]) is not None for _, row in body)]
+        raise ConfigError(
+            f"column={_short(column)} is not in data={path!r}: its columns are {listed} (or 0-based indices)"
+        )
+    # numeric: every value a number or missing (a gap is an error once the column is chosen,
+    # not a reason to choose another)
+    numeric = [
+        j for j in range(len(names)) if all(not row[j].strip() or _number(row[j]) is not None for _, row in body)
+    ]
     if len(names) == 1:  # the only column: its first non-number is the message
         return 0
     if len(numeric) == 1:
