@@ -309,6 +309,7 @@ def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summa
     with one line."""
     from rnnjax.study import checkpoint, runner
 
+    _note_interpreted_kernels(study)
     try:
         with CtrlC() as ctrl_c:
             results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
@@ -332,6 +333,20 @@ def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summa
             f"machine with more memory with: {resume_hint(script, out, resume_flags)}"
         )
     return results
+
+
+def _note_interpreted_kernels(study) -> None:
+    """--kernel pallas without a GPU works, through Pallas's interpreter: say it is slow."""
+    if all(cfg.kernel != "pallas" for cfg in study.configs.values()):
+        return
+    import jax  # the backend starts here anyway, after any jax.distributed set-up
+
+    if jax.default_backend() != "gpu":
+        print(
+            f"note: --kernel pallas on {jax.default_backend()}: Pallas's interpreter runs the kernels, "
+            "for checking them (several times slower than --kernel xla; same numbers)",
+            file=sys.stderr,
+        )
 
 
 def fmt(x, digits: int = 3) -> str:
