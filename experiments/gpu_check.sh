@@ -62,8 +62,8 @@ fi
 # GPU). Float32 matmuls at full precision on both sides: at the default precision Triton's
 # dots (and XLA's on recent GPUs) round their inputs to TF32, ~1e-3 relative, differently
 # ordered in each path, which the tests' 1e-5 tolerances are not meant for.
-step "pytest tests/kernels on the GPU" env JAX_DEFAULT_MATMUL_PRECISION=highest \
-    "$PYTHON" -m pytest -q -p no:cacheprovider tests/kernels
+step "pytest tests/core/kernels on the GPU" env JAX_DEFAULT_MATMUL_PRECISION=highest \
+    "$PYTHON" -m pytest -q -p no:cacheprovider tests/core/kernels
 
 # Speed, at the default (TF32) precision: one benchmark folder per kernel and seed count.
 for kernel in xla pallas; do

@@ -12,6 +12,9 @@ TIME_SCANS = ("parallel", "sequential")
 KERNELS = ("xla", "pallas")
 
 
+DEFAULT_N_POINTS = 200  # the notebook's; recorded data has its own length
+
+
 class ConfigError(ValueError):
     """A config value that is not allowed; the message is one line naming field, value and rule."""
 
@@ -25,7 +28,7 @@ class Config:
     data: str = ""  # a .csv or .npy file to train on instead (in Python, also an array); `series` is then unused
     column: str = ""  # data's CSV column: a name or a 0-based index; default the only numeric column
     data_sha256: str = ""  # set from the data itself: a config on other data than this is refused
-    n_points: int = 200  # with data: the number of values it holds
+    n_points: int = DEFAULT_N_POINTS  # with data: the number of values it holds
     x_start: float = 0.0
     x_stop: float = 5 * math.pi
     spacing: float = 0.0  # of the grid; 0: the series' own (the notebook's: (x_stop - x_start) / (n_points - 1))
@@ -89,8 +92,9 @@ class Config:
         return -(-self.n_train // self.batch_size)
 
     def replace(self, **changes) -> "Config":
-        if {"series", "data", "column"} & changes.keys() and "data_sha256" not in changes:
-            changes["data_sha256"] = ""  # other data: its own checksum
+        if {"series", "data", "column"} & changes.keys():  # another series: its own checksum and length
+            changes.setdefault("data_sha256", "")
+            changes.setdefault("n_points", DEFAULT_N_POINTS)
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
@@ -168,7 +172,7 @@ def _validate(cfg: Config):
     _check_choice(cfg, "time_scan", TIME_SCANS)
     _check_choice(cfg, "kernel", KERNELS)
     if cfg.kernel == "pallas":
-        from rnnjax.kernels import SUPPORTED  # imports Pallas: only when asked for
+        from rnnjax.core.kernels import SUPPORTED  # imports Pallas: only when asked for
 
         if cfg.cell not in SUPPORTED:
             raise ConfigError(
@@ -267,6 +271,10 @@ def _check_data(cfg: Config):
         if cfg.data_sha256:
             _refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
         return None
+    if cfg.data and cfg.series != Config.series:
+        _refuse("series", cfg.series, f"is not used with data: the data ({source.source!r}) is the series")
+    if cfg.n_points not in (DEFAULT_N_POINTS, len(source)):
+        _refuse("n_points", cfg.n_points, f"must be the length of recorded data ({source.source!r}: {len(source)})")
     if cfg.spacing:
         _refuse(
             "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from rnnjax.core.cells import CELLS, has_parallel_form, make_cell
+from rnnjax.core.cells import has_parallel_form, make_cell
 from rnnjax.core.config import Config
 
 IN_FEATURES = 1  # a univariate series
@@ -27,6 +27,7 @@ class Regressor(nn.Module):
     unroll: int = 1  # time steps per iteration of the scan loop
     parallel: bool = True  # a cell's parallel form over the window, where it has one
     kernel: str = "xla"  # "pallas": predict_batch runs the window's recurrence as the fused kernels
+    cell_name: str = ""  # the cell's registry name, which names its kernel
 
     def setup(self):
         kernel = nn.initializers.glorot_uniform() if self.head_init == "keras" else nn.initializers.lecun_normal()
@@ -67,13 +68,10 @@ def predict_batch(model: Regressor, params, x_BxTxI: jax.Array) -> jax.Array:
     the batch), then the Dense head on every h_t; the same numbers to float32 rounding."""
     if model.kernel == "xla":
         return jax.vmap(lambda x_TxI: model.apply({"params": params}, x_TxI))(x_BxTxI)
-    from rnnjax.kernels import hidden_sequence  # Pallas only when asked for: the core does not need it
+    from rnnjax.core.kernels import hidden_sequence  # Pallas only when asked for: the core does not need it
 
-    h_BxTxH = hidden_sequence(_CELL_NAMES[type(model.cell)], params["cell"], x_BxTxI)
+    h_BxTxH = hidden_sequence(model.cell_name, params["cell"], x_BxTxI)
     return model.apply({"params": params}, h_BxTxH, method=Regressor.readout)
-
-
-_CELL_NAMES = {cls: name for name, cls in CELLS.items()}
 
 
 def default_unroll(window: int, backend: str | None = None) -> int:
@@ -88,7 +86,13 @@ def make_model(cfg: Config) -> Regressor:
     unroll = cfg.unroll or default_unroll(cfg.window)
     parallel = cfg.time_scan == "parallel"
     return Regressor(
-        cell, out_features=IN_FEATURES, head_init=cfg.init, unroll=unroll, parallel=parallel, kernel=cfg.kernel
+        cell,
+        out_features=IN_FEATURES,
+        head_init=cfg.init,
+        unroll=unroll,
+        parallel=parallel,
+        kernel=cfg.kernel,
+        cell_name=cfg.cell,
     )
 
 

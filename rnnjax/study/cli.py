@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import dataclasses
 import math
+import os
 import shlex
 import signal
 import sys
@@ -119,7 +120,7 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
         fail(f"error: {err}")
     _refuse_unused(cfg, set(given) | set(fixed))
     if cfg.data:  # recorded whole, so that a resume from another folder finds the file
-        cfg = cfg.replace(data=str(Path(cfg.data).resolve()), data_sha256=cfg.data_sha256)
+        cfg = cfg.replace(data=os.path.abspath(cfg.data), data_sha256=cfg.data_sha256, n_points=cfg.n_points)
     return cfg
 
 
@@ -222,7 +223,7 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
             values = sorted({p[f.name] for p in study.grid.points})
             if sorted(value) != values:
                 differ.append(f"{f.name} ({','.join(map(str, value))} here, {','.join(map(str, values))} in the run)")
-        elif f.name == "data" and value is not None and str(Path(value).resolve()) == saved.data:
+        elif f.name == "data" and value is not None and os.path.abspath(value) == saved.data:
             continue  # the same file, named from another folder
         elif value is not None and value != getattr(saved, f.name):
             differ.append(f"{f.name} ({value!r} here, {getattr(saved, f.name)!r} in the run)")

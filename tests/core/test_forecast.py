@@ -62,3 +62,20 @@ def test_forecast_seeds_vmaps():
     pred = np.asarray(forecast.forecast_seeds(model, params_S, SERIES[: CFG.window], 9))
     assert pred.shape == (2, 9)
     np.testing.assert_allclose(pred[0], forecast.rollout(model, params, SERIES[: CFG.window], 9), atol=1e-6)
+
+
+def test_a_scaled_noisy_series_is_forecast_in_its_own_units():
+    """Recorded data, standardized, with noise: the rollout runs from the scaled observed
+    context, and comes back in the data's units."""
+    from rnnjax.core.train import seed_keys
+
+    y = 40.0 + 10.0 * np.sin(np.arange(120) / 4.0)
+    cfg = Config(data=y, noise=0.5, hidden=4, seeds=2, horizon=30)
+    model = make_model(cfg)
+    params = jax.vmap(lambda k: init_params(model, k, cfg.window))(seed_keys(cfg)[0])
+    context, truth = data.forecast_truth(cfg)
+    scale = data.scale(cfg)
+    np.testing.assert_array_equal(truth, y[cfg.window + 1 : cfg.window + 31])
+    assert scale.sd > 5 and not np.array_equal(context, y[1 : cfg.window + 1])  # noisy context, data's scale
+    want = forecast.forecast_seeds(model, params, (context - scale.mean) / scale.sd, 30) * scale.sd + scale.mean
+    np.testing.assert_allclose(forecast.forecast(cfg, params), want, rtol=1e-6)

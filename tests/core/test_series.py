@@ -147,3 +147,30 @@ def test_float32_bounds_are_refused_before_training(tmp_path):
         Config(data=1.0 + 1e-9 * np.sin(np.arange(80)), horizon=30)
     with pytest.raises(ConfigError, match="integration steps"):
         Config(series="mackey_glass", spacing=1e6)
+
+
+def test_off_grid_spacings_interpolate_the_integration():
+    """Samples between integration steps (cubic Hermite) against DOP853's dense output."""
+    cfg = Config(series="lorenz", n_points=300, spacing=0.0137, x_start=0.0031)
+
+    def rhs(t, s):
+        x, y, z = s
+        return [10 * (y - x), x * (28 - z) - y, x * y - 8 / 3 * z]
+
+    t = series.grid(cfg)
+    ref = solve_ivp(rhs, (0, t[-1]), integrated.LORENZ_START, method="DOP853", rtol=1e-13, atol=1e-12, t_eval=t)
+    np.testing.assert_allclose(data.series(cfg), ref.y[0], rtol=0, atol=1e-5)
+    mg = Config(series="mackey_glass", n_points=100, spacing=0.73, x_start=0.05)
+    want = reference.mackey_glass_method_of_steps(series.grid(mg) + integrated.MG_WASHOUT)
+    np.testing.assert_allclose(data.series(mg), want, rtol=0, atol=1e-6)
+
+
+def test_another_series_gets_its_own_length():
+    y = np.sin(np.arange(300) / 5.0)
+    cfg = Config(data=y)
+    assert cfg.n_points == 300 and cfg.replace(lr=0.1).n_points == 300
+    assert cfg.replace(data="").n_points == 200 and cfg.replace(data="").data_sha256 == ""
+    with pytest.raises(ConfigError, match="series='lorenz' is not allowed"):
+        Config(data=y, series="lorenz")
+    with pytest.raises(ConfigError, match="n_points=50 is not allowed"):
+        Config(data=y, n_points=50)

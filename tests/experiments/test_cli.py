@@ -72,6 +72,8 @@ def folders(tmp_path):
         (tmp_path / name).write_text(text)
     np.save(tmp_path / "matrix.npy", np.zeros((3, 2)))
     os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "linked.dat").write_text("y\n" + "".join(f"{i % 7}\n" for i in range(80)))
+    os.symlink(tmp_path / "linked.dat", tmp_path / "link.csv")
     np.save(tmp_path / "short.npy", np.sin(np.arange(60) / 3))
     changed = record["models"]["gru"] | {"data": str(tmp_path / "short.npy"), "data_sha256": "0" * 64}
     (tmp_path / "changed").mkdir()
@@ -147,9 +149,11 @@ BAD = [
     (["--data", "{tmp}/const.csv"], "is constant (1.5)"),
     (["--data", "{tmp}"], "is a folder"),
     (["--data", "{tmp}/full/x.txt"], "must be a .csv or .npy file"),
-    (["--data", "{tmp}/short.npy", "--n-points", "50", "--horizon", "30"], "--n-points is not used with --data"),
+    (["--data", "{tmp}/short.npy", "--n-points", "50", "--horizon", "30"], "n_points=50 is not allowed"),
+    (["--data", "{tmp}/short.npy", "--n-points", "200", "--horizon", "30"], "--n-points is not used with --data"),
     (["--data", ""], "--data '' is not allowed"),
-    (["--data", "{tmp}/short.npy", "--series", "lorenz", "--horizon", "30"], "--series is not used with --data"),
+    (["--data", "{tmp}/short.npy", "--series", "lorenz", "--horizon", "30"], "series='lorenz' is not allowed"),
+    (["--data", "{tmp}/short.npy", "--series", "damped_cos", "--horizon", "30"], "--series is not used with --data"),
     (["--series", "lorenz", "--tau", "3"], "--tau is not used with --series lorenz"),
     (["--series", "mackey_glass", "--x-stop", "30"], "--x-stop is not used"),
     (["--series", "lorenz", "--x-start", "1e9"], "integration steps"),
@@ -181,6 +185,14 @@ def test_bad_input_exits_2_with_one_line(args, named, folders, capsys, monkeypat
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert (folders / "full" / "x.txt").read_text() == "keep me"
     assert not (folders / "x").exists()
+
+
+def test_a_linked_data_file_is_read_by_its_own_name(folders):
+    """A link named .csv to a .dat file is a CSV: the name given decides, and is what the
+    run records (made absolute, not resolved)."""
+    args = GRU_VS_LSTM.parse(["--data", str(folders / "link.csv"), "--horizon", "30"])
+    cfg = GRU_VS_LSTM.cli.config_from_args(args, cell="gru")
+    assert cfg.data == str(folders / "link.csv") and cfg.n_points == 80
 
 
 def test_as_a_process_too():

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rnnjax.core.cells import make_cell
-from rnnjax.kernels import SUPPORTED, hidden_sequence, layout
-from rnnjax.kernels import gru as gru_kernels
-from rnnjax.kernels import lstm as lstm_kernels
+from rnnjax.core.kernels import SUPPORTED, hidden_sequence, layout
+from rnnjax.core.kernels import gru as gru_kernels
+from rnnjax.core.kernels import lstm as lstm_kernels
 
 S, B, T, H, I = 3, 10, 20, 40, 1  # B and H need padding (16, 64)
 TRITON_CALL = "__gpu$xla.gpu.triton"

@@ -12,8 +12,8 @@ import pytest
 
 from rnnjax.core import data, train
 from rnnjax.core.config import Config, ConfigError
+from rnnjax.core.kernels import SUPPORTED
 from rnnjax.core.model import make_model
-from rnnjax.kernels import SUPPORTED
 from rnnjax.scaling import sharding
 
 TRITON_CALL = "__gpu$xla.gpu.triton"

@@ -12,7 +12,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from rnnjax.kernels import layout
+from rnnjax.core.kernels import layout
 
 GATES = 3
 

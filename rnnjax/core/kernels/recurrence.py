@@ -13,7 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from rnnjax.kernels import gru, layout, lstm
+from rnnjax.core.kernels import gru, layout, lstm
 
 SUPPORTED = ("gru", "lstm")
 
