@@ -105,7 +105,8 @@ class Config:
         return fields
 
 
-def _refuse(field: str, value, allowed: str):
+def refuse(field: str, value, allowed: str):
+    """Raise the one-line ConfigError naming the field, its value and what is allowed."""
     raise ConfigError(f"{field}={value!r} is not allowed: {allowed}")
 
 
@@ -115,52 +116,52 @@ def _check_int(cfg: Config, field: str, low: int, high: int | None = None):
     ok = ok and value >= low and (high is None or value <= high)
     if not ok:
         rng = f">= {low}" if high is None else f"between {low} and {high}"
-        _refuse(field, value, f"must be an integer {rng}")
+        refuse(field, value, f"must be an integer {rng}")
 
 
 def _check_float(cfg: Config, field: str, positive: bool = False):
     value = getattr(cfg, field)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (positive and value <= 0):
-        _refuse(field, value, "must be a finite number" + (" > 0" if positive else ""))
+        refuse(field, value, "must be a finite number" + (" > 0" if positive else ""))
 
 
 def _check_choice(cfg: Config, field: str, choices):
     value = getattr(cfg, field)
     if not isinstance(value, str) or value not in choices:
-        _refuse(field, value, "must be one of " + ", ".join(choices))
+        refuse(field, value, "must be one of " + ", ".join(choices))
 
 
 def _validate(cfg: Config):
     from rnnjax.core import series as series_lib
     from rnnjax.core.cells import CELLS, SCHEMES  # the registries are the one list of names
-    from rnnjax.core.series import NORMALIZE, SERIES
+    from rnnjax.core.series import NORMALIZE, SERIES, checks
 
     _check_choice(cfg, "series", SERIES)
-    recorded = _check_data(cfg)
+    recorded = checks.recorded(cfg)
     _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):
         _check_float(cfg, field)
     if cfg.x_stop <= cfg.x_start and series_lib.uses_x_stop(cfg):
-        _refuse("x_stop", cfg.x_stop, f"must be greater than x_start={cfg.x_start!r}")
+        refuse("x_stop", cfg.x_stop, f"must be greater than x_start={cfg.x_start!r}")
     _check_float(cfg, "spacing")
     if cfg.spacing < 0:
-        _refuse("spacing", cfg.spacing, "must be >= 0 (0: the series' own)")
-    _check_grid_start(cfg)
+        refuse("spacing", cfg.spacing, "must be >= 0 (0: the series' own)")
+    checks.grid_start(cfg)
     _check_float(cfg, "tau", positive=True)
     _check_choice(cfg, "normalize", NORMALIZE)
     _check_float(cfg, "noise")
     if cfg.noise < 0:
-        _refuse("noise", cfg.noise, "must be a finite number >= 0 (the noise's standard deviation)")
+        refuse("noise", cfg.noise, "must be a finite number >= 0 (the noise's standard deviation)")
     _check_int(cfg, "noise_seed", 0, 2**32 - 1)
     _check_int(cfg, "window", 1)
     if recorded is not None:
-        _check_length(cfg, recorded)
+        checks.length(cfg, recorded)
     if cfg.window >= cfg.n_points:
-        _refuse("window", cfg.window, f"must be less than n_points={cfg.n_points}")
+        refuse("window", cfg.window, f"must be less than n_points={cfg.n_points}")
     _check_float(cfg, "val_fraction")
     if not 0.0 <= cfg.val_fraction < 1.0 or cfg.n_train < 1 or cfg.n_val < 1:
-        _refuse(
+        refuse(
             "val_fraction",
             cfg.val_fraction,
             f"must leave at least one training and one validation window of {cfg.n_windows}",
@@ -181,127 +182,16 @@ def _validate(cfg: Config):
     _check_float(cfg, "lr", positive=True)
     _check_float(cfg, "momentum")
     if not 0.0 <= cfg.momentum < 1.0:
-        _refuse("momentum", cfg.momentum, "must be at least 0 and less than 1")
+        refuse("momentum", cfg.momentum, "must be at least 0 and less than 1")
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)
     if not isinstance(cfg.shuffle, bool):
-        _refuse("shuffle", cfg.shuffle, "must be true or false")
+        refuse("shuffle", cfg.shuffle, "must be true or false")
     _check_int(cfg, "seeds", 1)
     _check_int(cfg, "seed", 0, 2**32 - 1)
     _check_choice(cfg, "forecast_mode", FORECAST_MODES)
     _check_int(cfg, "horizon", 1)
-    if recorded is not None and cfg.window + 1 + cfg.horizon > cfg.n_points:
-        _refuse(
-            "horizon",
-            cfg.horizon,
-            f"the forecast must fit inside {recorded.source!r} ({cfg.n_points} points): "
-            f"with window={cfg.window} the largest horizon is {cfg.n_points - cfg.window - 1}",
-        )
-    _check_integration(cfg)
-    _check_values(cfg, recorded)
-
-
-MAX_INTEGRATION_STEPS = 4_000_000  # about 20 s of the integrators' Python loop
-# what float32 training can hold: values (and squares, for the loss) finite, a spread it resolves
-MAX_VALUE, MIN_VALUE, MIN_RELATIVE_SPREAD = 1e15, 1e-30, 1e-6
-MAX_CHECKED_POINTS = 1_000_000
-
-
-def _check_integration(cfg: Config):
-    """An integrated series integrates to the last time it samples: bounded."""
-    from rnnjax.core import series
-
-    entry = series.spec(cfg.series)
-    if cfg.data or not entry.step:
-        return
-    n = max(cfg.n_points, cfg.window + 1 + cfg.horizon)
-    t_end = cfg.x_start + series.spacing(cfg) * (n - 1)
-    steps = (t_end + entry.offset) / entry.step
-    if not steps <= MAX_INTEGRATION_STEPS:
-        reach = MAX_INTEGRATION_STEPS * entry.step - entry.offset
-        raise ConfigError(
-            f"series={cfg.series!r} up to x={t_end:.4g} needs {steps:.3g} integration steps of {entry.step:g}: "
-            f"at most {MAX_INTEGRATION_STEPS:,} (x up to {reach:g}); reduce x_start, spacing, n_points or horizon"
-        )
-
-
-def _check_values(cfg: Config, recorded):
-    """The values the models see must train in float32: finite squares, and (scaled) a
-    spread that float32 resolves."""
-    from rnnjax.core import data, series
-
-    if recorded is None and cfg.n_points > MAX_CHECKED_POINTS:
-        return  # a computed series this long is the memory check's to refuse; not computed here
-    seen = data.observed(cfg)[: cfg.n_train + cfg.window]
-    what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
-    what += f" with noise={cfg.noise!r}" if cfg.noise else ""
-    biggest = float(np.max(np.abs(seen)))
-    if not biggest <= MAX_VALUE:
-        raise ConfigError(f"{what} reaches {biggest:.3g}: values beyond {MAX_VALUE:g} overflow float32 training")
-    if series.normalization(cfg) == "none":
-        return
-    spread = float(np.std(seen))
-    if spread == 0:
-        raise ConfigError(
-            f"{what} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
-            "and normalize='standard' divides by its spread"
-        )
-    if biggest < MIN_VALUE or spread < MIN_RELATIVE_SPREAD * biggest:
-        raise ConfigError(
-            f"{what} varies by {spread:.3g} around {float(np.mean(seen)):.6g} over the training windows: "
-            "too little for float32 to resolve once standardized"
-        )
-
-
-def _check_data(cfg: Config):
-    """The recorded series the config trains on (None: a computed one); sets n_points and
-    data_sha256 from it, and refuses data other than the checksum says."""
-    from rnnjax.core import series
-
-    for field in ("data", "column", "data_sha256"):
-        value = getattr(cfg, field)
-        if field != "data" and not isinstance(value, str):
-            _refuse(field, value, "must be a string")
-    if cfg.column and not cfg.data:
-        _refuse("column", cfg.column, "names a column of data=FILE.csv, and no data is given")
-    if cfg.column and not isinstance(cfg.data, str):
-        _refuse("column", cfg.column, "names a CSV column, and data is an array")
-    source = series.source(cfg)
-    if source is None:
-        if cfg.data_sha256:
-            _refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
-        return None
-    if cfg.data and cfg.series != Config.series:
-        _refuse("series", cfg.series, f"is not used with data: the data ({source.source!r}) is the series")
-    if cfg.n_points not in (DEFAULT_N_POINTS, len(source)):
-        _refuse("n_points", cfg.n_points, f"must be the length of recorded data ({source.source!r}: {len(source)})")
-    if cfg.spacing:
-        _refuse(
-            "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
-        )
-    if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
-        raise ConfigError(
-            f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
-            f"the config's (the run's) is {cfg.data_sha256[:16]}..."
-        )
-    object.__setattr__(cfg, "data_sha256", source.sha256)
-    object.__setattr__(cfg, "n_points", len(source))
-    return source
-
-
-def _check_grid_start(cfg: Config):
-    from rnnjax.core.series import spec
-
-    x_min = spec(cfg.series).x_min
-    if not cfg.data and cfg.x_start < x_min:
-        _refuse("x_start", cfg.x_start, f"must be >= {x_min:g} for series={cfg.series!r}")
-
-
-def _check_length(cfg: Config, source):
-    """Recorded data long enough for a training window, a validation window and the forecast."""
-    n, w = cfg.n_points, cfg.window
-    if n - w < 2 or w + 2 > n:
-        raise ConfigError(
-            f"data={source.source!r} has {n} points: too short for window={w}, one training and one "
-            f"validation window and a forecast (at least {w + 2} points)"
-        )
+    if recorded is not None:
+        checks.horizon(cfg, recorded)
+    checks.integration(cfg)
+    checks.values(cfg, recorded)

@@ -1,0 +1,121 @@
+"""The checks of a Config that need its series itself: recorded data read and checksummed,
+the length it must have, an integration's cost, and values float32 can train on. Called
+from `config._validate`; each raises a one-line ConfigError."""
+
+import numpy as np
+
+from rnnjax.core import series
+from rnnjax.core.config import DEFAULT_N_POINTS, Config, ConfigError, refuse
+
+DEFAULT_SERIES = Config.series
+
+
+MAX_INTEGRATION_STEPS = 4_000_000  # about 20 s of the integrators' Python loop
+# what float32 training can hold: values (and squares, for the loss) finite, a spread it resolves
+MAX_VALUE, MIN_VALUE, MIN_RELATIVE_SPREAD = 1e15, 1e-30, 1e-6
+MAX_CHECKED_POINTS = 1_000_000
+
+
+def integration(cfg: Config):
+    """An integrated series integrates to the last time it samples: bounded."""
+    entry = series.spec(cfg.series)
+    if cfg.data or not entry.step:
+        return
+    n = max(cfg.n_points, cfg.window + 1 + cfg.horizon)
+    t_end = cfg.x_start + series.spacing(cfg) * (n - 1)
+    steps = (t_end + entry.offset) / entry.step
+    if not steps <= MAX_INTEGRATION_STEPS:
+        reach = MAX_INTEGRATION_STEPS * entry.step - entry.offset
+        raise ConfigError(
+            f"series={cfg.series!r} up to x={t_end:.4g} needs {steps:.3g} integration steps of {entry.step:g}: "
+            f"at most {MAX_INTEGRATION_STEPS:,} (x up to {reach:g}); reduce x_start, spacing, n_points or horizon"
+        )
+
+
+def values(cfg: Config, recorded):
+    """The values the models see must train in float32: finite squares, and (scaled) a
+    spread that float32 resolves."""
+    from rnnjax.core import data  # data reads the registry: imported when first checked
+
+    if recorded is None and cfg.n_points > MAX_CHECKED_POINTS:
+        return  # a computed series this long is the memory check's to refuse; not computed here
+    seen = data.observed(cfg)[: cfg.n_train + cfg.window]
+    what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
+    what += f" with noise={cfg.noise!r}" if cfg.noise else ""
+    biggest = float(np.max(np.abs(seen)))
+    if not biggest <= MAX_VALUE:
+        raise ConfigError(f"{what} reaches {biggest:.3g}: values beyond {MAX_VALUE:g} overflow float32 training")
+    if series.normalization(cfg) == "none":
+        return
+    spread = float(np.std(seen))
+    if spread == 0:
+        raise ConfigError(
+            f"{what} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
+            "and normalize='standard' divides by its spread"
+        )
+    if biggest < MIN_VALUE or spread < MIN_RELATIVE_SPREAD * biggest:
+        raise ConfigError(
+            f"{what} varies by {spread:.3g} around {float(np.mean(seen)):.6g} over the training windows: "
+            "too little for float32 to resolve once standardized"
+        )
+
+
+def recorded(cfg: Config):
+    """The recorded series the config trains on (None: a computed one); sets n_points and
+    data_sha256 from it, and refuses data other than the checksum says."""
+    for field in ("data", "column", "data_sha256"):
+        value = getattr(cfg, field)
+        if field != "data" and not isinstance(value, str):
+            refuse(field, value, "must be a string")
+    if cfg.column and not cfg.data:
+        refuse("column", cfg.column, "names a column of data=FILE.csv, and no data is given")
+    if cfg.column and not isinstance(cfg.data, str):
+        refuse("column", cfg.column, "names a CSV column, and data is an array")
+    source = series.source(cfg)
+    if source is None:
+        if cfg.data_sha256:
+            refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
+        return None
+    if cfg.data and cfg.series != DEFAULT_SERIES:
+        refuse("series", cfg.series, f"is not used with data: the data ({source.source!r}) is the series")
+    if cfg.n_points not in (DEFAULT_N_POINTS, len(source)):
+        refuse("n_points", cfg.n_points, f"must be the length of recorded data ({source.source!r}: {len(source)})")
+    if cfg.spacing:
+        refuse(
+            "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
+        )
+    if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
+        raise ConfigError(
+            f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
+            f"the config's (the run's) is {cfg.data_sha256[:16]}..."
+        )
+    object.__setattr__(cfg, "data_sha256", source.sha256)
+    object.__setattr__(cfg, "n_points", len(source))
+    return source
+
+
+def grid_start(cfg: Config):
+    x_min = series.spec(cfg.series).x_min
+    if not cfg.data and cfg.x_start < x_min:
+        refuse("x_start", cfg.x_start, f"must be >= {x_min:g} for series={cfg.series!r}")
+
+
+def length(cfg: Config, source):
+    """Recorded data long enough for a training window, a validation window and the forecast."""
+    n, w = cfg.n_points, cfg.window
+    if n < w + 2:
+        raise ConfigError(
+            f"data={source.source!r} has {n} points: too short for window={w}, one training and one "
+            f"validation window and a forecast (at least {w + 2} points)"
+        )
+
+
+def horizon(cfg: Config, source):
+    """Recorded data must hold the forecast's truth."""
+    if cfg.window + 1 + cfg.horizon > cfg.n_points:
+        refuse(
+            "horizon",
+            cfg.horizon,
+            f"the forecast must fit inside {source.source!r} ({cfg.n_points} points): "
+            f"with window={cfg.window} the largest horizon is {cfg.n_points - cfg.window - 1}",
+        )
