@@ -76,6 +76,11 @@ def recorded(cfg: Config):
         if cfg.data_sha256:
             refuse("data_sha256", cfg.data_sha256, "is set from recorded data, and this series is computed")
         return None
+    if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
+        raise ConfigError(
+            f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
+            f"the config's (the run's) is {cfg.data_sha256[:16]}..."
+        )
     if cfg.data and cfg.series != DEFAULT_SERIES:
         refuse("series", cfg.series, f"is not used with data: the data ({source.source!r}) is the series")
     if cfg.n_points not in (DEFAULT_N_POINTS, len(source)):
@@ -83,11 +88,6 @@ def recorded(cfg: Config):
     if cfg.spacing:
         refuse(
             "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
-        )
-    if cfg.data_sha256 and cfg.data_sha256 != source.sha256:
-        raise ConfigError(
-            f"data={source.source!r} has changed: its SHA-256 is {source.sha256[:16]}..., "
-            f"the config's (the run's) is {cfg.data_sha256[:16]}..."
         )
     object.__setattr__(cfg, "data_sha256", source.sha256)
     object.__setattr__(cfg, "n_points", len(source))
