@@ -21,20 +21,13 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 # isort: split
 import jax  # no backend starts until first use, after distributed.initialize
 
-from rnnjax.core.config import ConfigError
+from rnnjax.core.config import ConfigError, knob_help
 from rnnjax.scaling import distributed
 from rnnjax.study import cli, folders, outputs
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
 
 SCRIPT = "experiments/sweep.py"
-GRID_FLAGS = {
-    "hidden": "hidden sizes (one program each)",
-    "window": "window lengths (one program each)",
-    "lr": "learning rates",
-    "momentum": "SGD momentum values",
-    "tau": "the series' decay constants",
-    "noise": "observation noise levels (sd, in the data's units)",
-}
+GRID_FLAGS = {field: knob_help(field) for field in GRID_FIELDS}  # declared on the Config fields
 
 
 def _float_list(text: str) -> list[float]:

@@ -30,7 +30,7 @@ _API = {
     "make_grid": "rnnjax.study.grid",
     "run": "rnnjax.study.runner",
     "run_study": "rnnjax.study.runner",
-    "train": "rnnjax.scaling.sharding",
+    "train": "rnnjax.study.train",
     "forecast": "rnnjax.core.forecast",
     "load_run": "rnnjax.study.outputs",
 }

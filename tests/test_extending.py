@@ -7,7 +7,7 @@ import numpy as np
 from rnnjax.core.cells import CELLS, FusedCell
 from rnnjax.core.config import Config
 from rnnjax.core.model import summary
-from rnnjax.scaling import sharding
+from rnnjax.study import train as driver
 
 
 class MinimalGRUCell(FusedCell):
@@ -26,7 +26,7 @@ def test_a_registered_cell_trains_and_summarises(monkeypatch):
     monkeypatch.setitem(CELLS, "mgu", MinimalGRUCell)
     cfg = Config(cell="mgu", hidden=8, epochs=15, seeds=2)
     assert "Total params: 169" in summary(cfg)  # W 1x16 + U 8x16 + b 16 + Dense 8+1
-    loss = np.asarray(sharding.train(cfg).history.loss)
+    loss = np.asarray(driver.train(cfg).history.loss)
     assert np.all(loss[:, -1] < loss[:, 0])
 
 

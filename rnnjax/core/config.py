@@ -1,18 +1,54 @@
-"""One frozen, validated config holding every knob of a run."""
+"""One frozen, validated config holding every knob of a run, as the user asked for it.
+
+A knob a study can sweep says so in its declaration (`knob`): RUN knobs vary between the
+runs of one compiled program (vmapped), PROGRAM knobs change its shapes (one program per
+value), and `series=True` marks a RUN knob that changes the series a run sees. The grid,
+the runs' arrays, the series grouping, the sweep's flags and the checkpoints read these
+declarations (`knobs`), so a new grid knob is one field plus the line that uses it.
+"""
 
 import dataclasses
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from rnnjax.core.series.recorded import Recorded
+
 FORECAST_MODES = ("window", "carry")
-TIME_SCANS = ("parallel", "sequential")
+TIME_SCANS = ("auto", "parallel", "sequential")
 KERNELS = ("xla", "pallas")
 
 
 DEFAULT_N_POINTS = 200  # the notebook's; recorded data has its own length
+
+RUN, PROGRAM = "run", "program"  # a grid knob's role: vmapped per run, or a program per value
+
+
+def knob(default, role: str, help: str, series: bool = False):
+    """A Config field a study can sweep (`role` RUN or PROGRAM); `help` names its values for
+    the sweep's flag; `series`: runs that differ in it train on their own series."""
+    return dataclasses.field(default=default, metadata={"role": role, "help": help, "series": series})
+
+
+def knobs(kind: type | None = None, role: str | None = None, series: bool | None = None) -> tuple[str, ...]:
+    """The grid knobs of a Config class (default Config), in grid order: PROGRAM knobs, then
+    RUN knobs that keep the series, then those that change it (each in declaration order),
+    so that a shape's grid points are contiguous and the series varies fastest."""
+    declared = [f for f in dataclasses.fields(kind or Config) if "role" in f.metadata]
+    ordered = sorted(declared, key=lambda f: (f.metadata["role"] == RUN, f.metadata["series"]))
+    return tuple(
+        f.name
+        for f in ordered
+        if (role is None or f.metadata["role"] == role) and (series is None or f.metadata["series"] == series)
+    )
+
+
+def knob_help(name: str, kind: type | None = None) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(kind or Config) if f.name == name)
 
 
 class ConfigError(ValueError):
@@ -25,29 +61,33 @@ class Config:
 
     # series y = f(x, tau) on x = linspace(x_start, x_stop, n_points); f from core.series.SERIES
     series: str = "damped_cos"
-    data: str = ""  # a .csv or .npy file to train on instead (in Python, also an array); `series` is then unused
+    data: "str | Recorded" = ""  # a .csv or .npy file to train on instead (in Python, also an array); `series` unused
     column: str = ""  # data's CSV column: a name or a 0-based index; default the only numeric column
-    data_sha256: str = ""  # set from the data itself: a config on other data than this is refused
-    n_points: int = DEFAULT_N_POINTS  # with data: the number of values it holds
+    data_sha256: str = ""  # the data's SHA-256 if given (the scripts record it): other data is refused
+    n_points: int | None = None  # None: the series' own length (recorded data's, else 200); see `length`
     x_start: float = 0.0
     x_stop: float = 5 * math.pi
     spacing: float = 0.0  # of the grid; 0: the series' own (the notebook's: (x_stop - x_start) / (n_points - 1))
-    tau: float = 5.0  # the damped series' decay
+    tau: float = knob(5.0, RUN, "the series' decay constants", series=True)  # the damped series' decay
     normalize: str = "auto"  # "standard": z-score by the training windows' mean and sd; "auto": per series
-    noise: float = 0.0  # sd of Gaussian noise added to the series the models see (in the data's units)
+    # sd of Gaussian noise added to the series the models see (in the data's units)
+    noise: float = knob(0.0, RUN, "observation noise levels (sd, in the data's units)", series=True)
     noise_seed: int = 0  # the noise's own seed: every model and seed of a study sees the same noisy data
-    window: int = 20
     val_fraction: float = 0.1  # Keras validation_split: the last windows, never trained on
     # model
     cell: str = "gru"
-    hidden: int = 40
+    hidden: int = knob(40, PROGRAM, "hidden sizes (one program each)")
+    window: int = knob(20, PROGRAM, "window lengths (one program each)")  # the model's input length
     init: str = "keras"  # initialiser scheme: "keras" or "flax"
     unroll: int = 0  # time steps per scan iteration; 0: per backend (model.default_unroll); same maths
-    time_scan: str = "parallel"  # cells with a parallel form: associative scan, or step by step; same maths
+    # cells with a parallel form: associative scan, or step by step; same maths. "auto": per
+    # backend (model.default_time_scan)
+    time_scan: str = "auto"
     kernel: str = "xla"  # "pallas": the window's GRU/LSTM recurrence as fused Pallas kernels; same maths
     # training
-    lr: float = 0.01
-    momentum: float = 0.0  # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
+    lr: float = knob(0.01, RUN, "learning rates")
+    # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
+    momentum: float = knob(0.0, RUN, "SGD momentum values")
     batch_size: int = 10
     epochs: int = 1000
     shuffle: bool = True
@@ -74,8 +114,19 @@ class Config:
         _validate(self)
 
     @property
+    def length(self) -> int:
+        """The series' length: n_points if given, else recorded data's own length (the
+        notebook's 200 for a computed series)."""
+        if self.n_points is not None:
+            return self.n_points
+        from rnnjax.core.series import source  # read once per file version (cached)
+
+        recorded = source(self)
+        return DEFAULT_N_POINTS if recorded is None else len(recorded)
+
+    @property
     def n_windows(self) -> int:
-        return self.n_points - self.window
+        return self.length - self.window
 
     @property
     def n_train(self) -> int:
@@ -92,9 +143,6 @@ class Config:
         return -(-self.n_train // self.batch_size)
 
     def replace(self, **changes) -> "Config":
-        if {"series", "data", "column"} & changes.keys():  # another series: its own checksum and length
-            changes.setdefault("data_sha256", "")
-            changes.setdefault("n_points", DEFAULT_N_POINTS)
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
@@ -139,7 +187,8 @@ def _validate(cfg: Config):
 
     _check_choice(cfg, "series", SERIES)
     recorded = checks.recorded(cfg)
-    _check_int(cfg, "n_points", 2)
+    if cfg.n_points is not None:
+        _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):
         _check_float(cfg, field)
     if cfg.x_stop <= cfg.x_start and series_lib.uses_x_stop(cfg):
@@ -157,8 +206,8 @@ def _validate(cfg: Config):
     _check_int(cfg, "window", 1)
     if recorded is not None:
         checks.length(cfg, recorded)
-    if cfg.window >= cfg.n_points:
-        refuse("window", cfg.window, f"must be less than n_points={cfg.n_points}")
+    if cfg.window >= cfg.length:
+        refuse("window", cfg.window, f"must be less than n_points={cfg.length}")
     _check_float(cfg, "val_fraction")
     if not 0.0 <= cfg.val_fraction < 1.0 or cfg.n_train < 1 or cfg.n_val < 1:
         refuse(

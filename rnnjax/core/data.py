@@ -9,11 +9,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnjax.core.config import Config
+from rnnjax.core.config import RUN, Config, knobs
 from rnnjax.core.series import SERIES, clean, grid, normalization  # noqa: F401  (SERIES, grid: data.SERIES, data.grid as before)
 
-# Config fields that change the series a run sees; they vary between the runs of one program
-SERIES_KNOBS = ("tau", "noise")
+# Config fields that change the series a run sees (declared with series=True); they vary
+# between the runs of one program
+SERIES_KNOBS = knobs(role=RUN, series=True)
 
 
 class Windows(NamedTuple):
@@ -92,12 +93,13 @@ def forecast_truth(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def series_groups(cfg: Config, runs) -> list[tuple[Config, np.ndarray]]:
-    """The runs (anything with [R] arrays named as SERIES_KNOBS) grouped by the series they
-    see: [(the config of that series, the runs' indices)]."""
-    values_RxK = np.stack([np.asarray(getattr(runs, k), np.float64) for k in SERIES_KNOBS], axis=1)
+    """The runs (a train.Runs: [R] arrays named as the config's series knobs) grouped by the
+    series they see: [(the config of that series, the runs' indices)]."""
+    names = knobs(type(cfg), RUN, series=True)
+    values_RxK = np.stack([np.asarray(runs.knobs[k], np.float64) for k in names], axis=1)
     unique, which = np.unique(values_RxK, axis=0, return_inverse=True)
     which = np.ravel(which)
     return [
-        (cfg.replace(**{k: float(v) for k, v in zip(SERIES_KNOBS, row, strict=True)}), np.flatnonzero(which == g))
+        (cfg.replace(**{k: float(v) for k, v in zip(names, row, strict=True)}), np.flatnonzero(which == g))
         for g, row in enumerate(unique)
     ]

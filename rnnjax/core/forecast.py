@@ -6,6 +6,7 @@ last `window` values with a fresh zero state (as Keras `predict` does), O(window
 into the cell, keeping its state, O(1) per step.
 """
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -15,6 +16,7 @@ import numpy as np
 from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.model import Regressor, make_model
+from rnnjax.core.train import ProgramKey
 
 
 class CarryRollout(NamedTuple):
@@ -62,19 +64,26 @@ def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: st
     return jax.jit(fn)(params_S)
 
 
+@functools.lru_cache(maxsize=32)
+def _forecast_program(key: ProgramKey, horizon: int, mode: str):
+    """Every run's rollout from its own context, compiled once per shape."""
+    model = make_model(key.cfg)
+    return jax.jit(jax.vmap(lambda p, context_T: rollout(model, p, context_T, horizon, mode), in_axes=(0, None)))
+
+
 def forecast(cfg: Config, params_R, runs=None) -> np.ndarray:
     """cfg's closed-loop forecast (cfg.forecast_mode, cfg.horizon steps) for every run's
     parameters, [runs, horizon] in the data's units, each from its own series' context:
     the config's, or, where the runs' series differ, each run's (`runs`: [R] arrays named
-    as data.SERIES_KNOBS, e.g. a train.Runs)."""
+    as the config's series knobs, e.g. a train.Runs)."""
     n_runs = len(jax.tree.leaves(params_R)[0])
     groups = [(cfg, np.arange(n_runs))] if runs is None else data_lib.series_groups(cfg, runs)
-    model = make_model(cfg)
+    program = _forecast_program(ProgramKey(cfg), cfg.horizon, cfg.forecast_mode)
     out = np.empty((n_runs, cfg.horizon), np.float32)
     for cfg_g, idx in groups:
         context, _ = data_lib.forecast_truth(cfg_g)
         scale = data_lib.scale(cfg_g)
         mine = params_R if len(idx) == n_runs else jax.tree.map(lambda a, i=idx: a[i], params_R)
-        pred = forecast_seeds(model, mine, data_lib.to_model(context, scale), cfg.horizon, cfg.forecast_mode)
+        pred = program(mine, jnp.asarray(data_lib.to_model(context, scale)))
         out[idx] = data_lib.to_data(np.asarray(pred), scale)
     return out

@@ -1,9 +1,13 @@
 """Training as pure functions of a PRNG key: SGD on MSE with Keras's
 `fit(batch_size, shuffle=True, validation_split)` semantics, for one run; vmap them over
-runs (seeds, grid points). Placing runs on devices and compiling chunks of epochs is
-`rnnjax.scaling.sharding`'s job."""
+runs (seeds, grid points), each run's knobs in `Runs`. What a run's training state is on
+the host (`Progress`), for saving and resuming. Running many runs as compiled chunks of
+epochs over every device is the driver's job: `rnnjax.study.train`."""
 
+import dataclasses
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -13,7 +17,7 @@ import numpy as np
 import optax
 
 from rnnjax.core import data as data_lib
-from rnnjax.core.config import Config
+from rnnjax.core.config import RUN, Config, knobs
 from rnnjax.core.model import Regressor, init_params, make_model, predict_batch
 
 # A finite loss this many times the MSE of predicting zero (the mean square of the training
@@ -164,34 +168,32 @@ def make_trainer(cfg: Config, model: Regressor, momentum: bool | None = None) ->
     return Trainer(init, epochs)
 
 
-def make_fit(cfg: Config, model: Regressor, windows: data_lib.Windows):
-    """fit(params, key) -> TrainResult for one seed: cfg.epochs epochs in one lax.scan."""
-    trainer = make_trainer(cfg, model)
-
-    def fit(params, key) -> TrainResult:
-        state, history = trainer.epochs(trainer.init(params, key), windows, cfg.epochs)
-        return TrainResult(state.params, history, state.diverged_epoch)
-
-    return fit
-
-
-class Runs(NamedTuple):
-    """What differs between the runs trained in one program: one entry per run, [R] arrays.
+@dataclass(frozen=True)
+class Runs:
+    """What differs between the runs trained in one program: the seed index and every RUN
+    knob of the config (`config.knobs(RUN)`), [R] arrays; `runs.lr` is a knob's values.
     Runs that share a seed index start from the same parameters and shuffle the same way,
-    whatever their hyperparameters (common random numbers for comparisons across a grid)."""
+    whatever their knobs (common random numbers for comparisons across a grid)."""
 
     seed: np.ndarray  # seed index i: keys from fold_in(key(cfg.seed), i)
-    lr: np.ndarray
-    momentum: np.ndarray
-    tau: np.ndarray  # the series' decay: each run trains on its own series' windows
-    noise: np.ndarray  # the observation noise's sd: likewise
+    knobs: dict[str, np.ndarray]  # {knob: [R] values}, e.g. lr, momentum, tau, noise
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["knobs"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     @property
     def count(self) -> int:
         return len(self.seed)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """{"seed": ..., knob: ...}: every [R] array by name."""
+        return {"seed": np.asarray(self.seed)} | {k: np.asarray(v) for k, v in self.knobs.items()}
+
     def take(self, idx) -> "Runs":
-        return Runs(*(np.asarray(a)[idx] for a in self))
+        return Runs(np.asarray(self.seed)[idx], {k: np.asarray(v)[idx] for k, v in self.knobs.items()})
 
     @property
     def has_momentum(self) -> bool:
@@ -207,13 +209,12 @@ class Runs(NamedTuple):
 def seed_runs(cfg: Config, seeds=None) -> Runs:
     """Seed indices `seeds` (default 0..cfg.seeds-1), every one with the config's values."""
     seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
-    full = partial(np.full, len(seeds))
-    return Runs(seeds, full(cfg.lr), full(cfg.momentum), full(cfg.tau), full(cfg.noise))
+    return Runs(seeds, {k: np.full(len(seeds), getattr(cfg, k)) for k in knobs(type(cfg), RUN)})
 
 
 def run_windows(cfg: Config, runs: Runs) -> tuple[data_lib.Windows, int | None]:
     """(windows, vmap axis): one shared set (axis None) when every run sees the same series
-    (data.SERIES_KNOBS), else each run's own, stacked on a leading axis (0)."""
+    (the same values of every series knob), else each run's own, stacked on a leading axis (0)."""
     groups = data_lib.series_groups(cfg, runs)
     if len(groups) == 1:
         return data_lib.split(groups[0][0]), None
@@ -232,10 +233,52 @@ def seed_keys(cfg: Config, seeds=None) -> tuple[jax.Array, jax.Array]:
     return keys[:, 0], keys[:, 1]
 
 
+# Config fields no compiled program reads: they reach it as arrays (the RUN knobs, the seed
+# keys) or stay on the host (the epoch count is each chunk's own length; the forecast's
+# fields key its program apart)
+NOT_COMPILED = ("seeds", "seed", "epochs", "noise_seed", "horizon", "forecast_mode")
+
+
+class ProgramKey:
+    """A config as its compiled programs see it: two keys are equal when every field that a
+    program reads is, so that programs cached by it compile once per shape."""
+
+    def __init__(self, cfg: Config):
+        skip = set(knobs(type(cfg), RUN)) | set(NOT_COMPILED)
+        self.cfg = cfg
+        self.fields = (type(cfg),) + tuple(
+            (f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip
+        )
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ProgramKey) and other.fields == self.fields
+
+    def __hash__(self) -> int:
+        return hash(self.fields)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_params_program(key: ProgramKey):
+    model, window = make_model(key.cfg), key.cfg.window
+    return jax.jit(jax.vmap(lambda k: init_params(model, k, window)))
+
+
+@functools.lru_cache(maxsize=32)
+def _init_state_program(key: ProgramKey, momentum: bool):
+    return jax.jit(jax.vmap(make_trainer(key.cfg, make_model(key.cfg), momentum).init))
+
+
 def init_seeds(cfg: Config, init_keys: jax.Array):
-    """Parameters for each seed, [seeds, ...] leaves; compiled apart from training."""
-    model = make_model(cfg)
-    return jax.jit(jax.vmap(lambda k: init_params(model, k, cfg.window)))(init_keys)
+    """Parameters for each seed, [seeds, ...] leaves; compiled apart from training, once per shape."""
+    return _init_params_program(ProgramKey(cfg))(init_keys)
+
+
+def init_states(cfg: Config, runs: Runs) -> TrainState:
+    """Every run's TrainState at epoch 0: its seed's parameters and shuffle key, its
+    optimiser hyperparameters; [R] leaves, one compiled program per shape."""
+    init_keys, fit_keys = seed_keys(cfg, runs.seed)
+    program = _init_state_program(ProgramKey(cfg), runs.has_momentum)
+    return program(init_seeds(cfg, init_keys), fit_keys, runs.hyper())
 
 
 def state_shape(cfg: Config, trainer: Trainer):
@@ -247,3 +290,25 @@ def state_shape(cfg: Config, trainer: Trainer):
         return trainer.init(init_params(model, key, cfg.window), key)
 
     return jax.eval_shape(one_run)
+
+
+class Progress(NamedTuple):
+    """Training so far, on the host: enough to show progress, save it and resume from it."""
+
+    epoch: int  # epochs done
+    history: History  # [runs, epoch] NumPy arrays
+    state: TrainState  # real runs only: NumPy leaves, the key as raw key data
+    train_s: float  # training time so far
+
+
+def host_state(state: TrainState, n_runs: int) -> TrainState:
+    """The first n_runs runs' state as NumPy arrays (keys as raw key data)."""
+    state = state._replace(key=jax.random.key_data(state.key))
+    return jax.tree.map(lambda a: np.asarray(a)[:n_runs], state)
+
+
+def host_state_shapes(cfg: Config, runs: Runs) -> TrainState:
+    """`host_state`'s shapes and dtypes for these runs: what a saved Progress must hold."""
+    one = state_shape(cfg, make_trainer(cfg, make_model(cfg), runs.has_momentum))
+    one = one._replace(key=jax.eval_shape(jax.random.key_data, one.key))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs.count, *s.shape), s.dtype), one)

@@ -14,7 +14,7 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
-from rnnjax.scaling.sharding import train_chunked
+from rnnjax.study.train import train_chunked
 
 
 class Measurement(NamedTuple):

@@ -3,12 +3,14 @@ and the device's free memory; on a CPU (which reports no free memory), all of th
 
 import math
 import os
+from functools import partial
 
 import jax
 
+from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
-from rnnjax.core.train import Runs
-from rnnjax.scaling.sharding import program_mb
+from rnnjax.core.model import make_model
+from rnnjax.core.train import Runs, make_trainer, state_shape
 
 FREE_MEMORY_USED = 0.8  # share of a GPU's free memory an automatic chunk of runs may take
 
@@ -19,6 +21,26 @@ def chunk_size(per_run_bytes: float, free_bytes: float, n_runs: int, n_devices: 
     fit = int(FREE_MEMORY_USED * free_bytes // max(per_run_bytes, 1.0))
     padded = -(-n_runs // n_devices) * n_devices
     return min(padded, max(n_devices, fit // n_devices * n_devices))
+
+
+def compiled_mb(compiled) -> float:
+    """XLA's memory plan of a compiled program (MB): arguments + outputs + temporaries, less
+    what aliases (donated buffers)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return float("nan")
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return (total - stats.alias_size_in_bytes) / 2**20
+
+
+def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
+    """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
+    compiled but not run: sizes automatic chunks of runs on a GPU."""
+    trainer = make_trainer(cfg, make_model(cfg), momentum)
+    one = state_shape(cfg, trainer)
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), one)
+    program = jax.jit(jax.vmap(partial(trainer.epochs, n=epochs), in_axes=(0, None)))
+    return compiled_mb(program.lower(state, data_lib.split(cfg)).compile())
 
 
 def free_device_bytes(devices) -> float | None:
@@ -71,14 +93,15 @@ def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
     from rnnjax.core.model import make_model
     from rnnjax.core.train import make_trainer, state_shape
 
-    shaped = cfg.replace(unroll=1)  # shapes alone: the default unroll would ask for (and start) the backend
+    # shapes alone: the per-backend defaults of unroll and time_scan would ask for (and start) the backend
+    shaped = cfg.replace(unroll=1, time_scan="sequential")
     one = state_shape(shaped, make_trainer(shaped, make_model(shaped), momentum))
     state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
     gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats
     activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4
     per_run = 3 * state + activations + (2 * cfg.epochs + cfg.horizon) * 4
-    data = cfg.n_points * 8 + 2 * cfg.n_windows * cfg.window * 4
+    data = cfg.length * 8 + 2 * cfg.n_windows * cfg.window * 4
     return runs * per_run + data
 
 
@@ -88,7 +111,7 @@ def check_fits(cfg: Config, runs: int, momentum: bool, devices, what: str) -> fl
     if need > FREE_MEMORY_USED * have:
         raise TooBig(
             f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once, hidden {cfg.hidden}, "
-            f"{cfg.n_points} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden "
+            f"{cfg.length} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden "
             "or --n-points, or train fewer runs at once with --seed-chunk"
         )
     return need

@@ -3,9 +3,12 @@ holding every run's training state (params, optimiser state, PRNG key, epoch, di
 the runs themselves, the history so far and the time spent.
 
 A file is a header line, a JSON line (config, epoch, leaf count, the payload's SHA-256)
-and an .npz payload; it is written to a temporary name and renamed, so a killed run leaves
-the previous checkpoint or the new one. A truncated or altered file fails the checksum and
-is refused whole, never loaded in part.
+and an .npz payload whose arrays are named by what they are: `state<path>` by the state's
+tree path (`.params['cell']['kernel']`, `.opt_state.hyperparams['learning_rate']`),
+`runs/<name>` and `history/<field>`, so that a reordered or upgraded optimiser state can
+never load into the wrong leaf. It is written to a temporary name and renamed, so a killed
+run leaves the previous checkpoint or the new one. A truncated or altered file fails the
+checksum and is refused whole, never loaded in part.
 """
 
 import hashlib
@@ -17,11 +20,11 @@ import jax
 import numpy as np
 
 from rnnjax.core.config import Config
-from rnnjax.core.train import History, Runs
-from rnnjax.scaling.sharding import Progress, state_structure, state_structure_shapes
+from rnnjax.core.train import History, Progress, Runs, host_state_shapes
 from rnnjax.study import folders
 
-MAGIC = b"rnnjax checkpoint 4\n"  # 4: runs hold their observation noise
+FORMAT = 5  # 5: arrays named by their tree path (4 and older: by position)
+MAGIC = b"rnnjax checkpoint %d\n" % FORMAT
 
 
 class CheckpointError(ValueError):
@@ -37,11 +40,16 @@ def _digest(header: dict, payload: bytes) -> str:
     return hashlib.sha256(fields + b"\n" + payload).hexdigest()
 
 
+def _named_state(state) -> dict:
+    """{"state<tree path>": leaf} in tree order."""
+    return {"state" + jax.tree_util.keystr(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(state)[0]}
+
+
 def save(path: Path, cfg: Config, runs: Runs, progress: Progress) -> Path:
-    leaves = jax.tree.leaves(progress.state)
-    arrays = {f"state_{i}": leaf for i, leaf in enumerate(leaves)}
-    arrays |= {f"runs_{field}": value for field, value in runs._asdict().items()}
-    arrays |= {f"history_{field}": value for field, value in progress.history._asdict().items()}
+    arrays = _named_state(progress.state)
+    leaves = list(arrays)
+    arrays |= {f"runs/{name}": value for name, value in runs.arrays().items()}
+    arrays |= {f"history/{field}": value for field, value in progress.history._asdict().items()}
     buf = bytes_io.BytesIO()
     np.savez(buf, **arrays)
     payload = buf.getvalue()
@@ -62,7 +70,13 @@ def _header(data: bytes, path: Path) -> tuple[dict, bytes]:
     except ValueError:
         raise CheckpointError(f"checkpoint {str(path)!r} is not an rnnjax checkpoint or is truncated") from None
     if magic != MAGIC:
-        raise CheckpointError(f"checkpoint {str(path)!r} is not an rnnjax checkpoint")
+        older = magic.startswith(b"rnnjax checkpoint ")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written by an older rnnjax (format {magic[18:].decode(errors='replace').strip()}"
+            f", not {FORMAT}); it cannot be resumed by this version"
+            if older
+            else f"checkpoint {str(path)!r} is not an rnnjax checkpoint"
+        )
     if not isinstance(header, dict) or set(header) != {*HEADER_FIELDS, "sha256"}:
         raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header; not loaded")
     return header, payload
@@ -99,22 +113,29 @@ def load(path: Path, cfg: Config, runs: Runs) -> Progress:
         raise CheckpointError(f"checkpoint {str(path)!r} has an epoch or leaf count out of range; not loaded")
     if not (isinstance(train_s, int | float) and train_s >= 0):
         raise CheckpointError(f"checkpoint {str(path)!r} has a negative or non-numeric time; not loaded")
+    expected = _named_state(host_state_shapes(cfg, runs))
     try:
         arrays = np.load(bytes_io.BytesIO(payload))
-        saved = Runs(*(arrays[f"runs_{field}"] for field in Runs._fields))
-        treedef = state_structure(cfg, runs.has_momentum)
-        if treedef.num_leaves != n_leaves:
-            raise CheckpointError(f"checkpoint {str(path)!r} does not match this model's state")
-        leaves = [arrays[f"state_{i}"] for i in range(n_leaves)]
-        history = History(*(arrays[f"history_{field}"] for field in History._fields))
-    except (KeyError, ValueError, OSError):
+        names = set(arrays.files)
+        state_names = {n for n in names if n.startswith("state")}
+        if state_names != set(expected) or n_leaves != len(expected):
+            raise CheckpointError(f"checkpoint {str(path)!r} does not match this model's state; not loaded")
+        leaves = [arrays[name] for name in expected]
+        saved = {name: arrays[f"runs/{name}"] for name in runs.arrays()}
+        if {n for n in names if n.startswith("runs/")} != {f"runs/{name}" for name in saved}:
+            raise CheckpointError(f"checkpoint {str(path)!r} holds other runs than this block")
+        history = History(*(arrays[f"history/{field}"] for field in History._fields))
+    except (KeyError, ValueError, OSError) as err:
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"checkpoint {str(path)!r} lacks an array it needs; not loaded") from None
-    if any(not np.array_equal(a, b) for a, b in zip(saved, runs, strict=True)):
+    if any(not np.array_equal(saved[name], value) for name, value in runs.arrays().items()):
         raise CheckpointError(f"checkpoint {str(path)!r} holds other runs than this block")
-    expected = jax.tree.leaves(state_structure_shapes(cfg, runs))
-    shapes_ok = all(np.shape(a) == s.shape and a.dtype == s.dtype for a, s in zip(leaves, expected, strict=True))
+    shapes_ok = all(
+        np.shape(a) == s.shape and a.dtype == s.dtype for a, s in zip(leaves, expected.values(), strict=True)
+    )
     history_ok = all(np.shape(h) == (runs.count, epoch) for h in history)
     if not (shapes_ok and history_ok):
         raise CheckpointError(f"checkpoint {str(path)!r} holds arrays of the wrong shape; not loaded")
-    state = jax.tree.unflatten(treedef, leaves)
+    state = jax.tree.unflatten(jax.tree.structure(host_state_shapes(cfg, runs)), leaves)
     return Progress(epoch, history, state, float(train_s))

@@ -97,7 +97,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
     for field in dataclasses.fields(Config):
         if field.name in skip or field.name in DERIVED:
             continue
-        kind = type(getattr(defaults, field.name))
+        default = getattr(defaults, field.name)
+        kind = int if field.name == "n_points" else type(default)  # None: the series' own length
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
@@ -119,8 +120,10 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
     except ConfigError as err:
         fail(f"error: {err}")
     _refuse_unused(cfg, set(given) | set(fixed))
-    if cfg.data:  # recorded whole, so that a resume from another folder finds the file
-        cfg = cfg.replace(data=os.path.abspath(cfg.data), data_sha256=cfg.data_sha256, n_points=cfg.n_points)
+    if cfg.data:  # recorded whole, so that a resume from another folder finds this very file
+        from rnnjax.core.series import source
+
+        cfg = cfg.replace(data=os.path.abspath(cfg.data), data_sha256=source(cfg).sha256)
     return cfg
 
 
@@ -133,7 +136,7 @@ def _refuse_unused(cfg: Config, given: set[str]) -> None:
     unused = {
         "series": bool(cfg.data),
         "n_points": recorded,
-        "tau": recorded or not series.spec(cfg.series).uses_tau,
+        "tau": recorded or "tau" not in series.spec(cfg.series).reads,
         "x_start": recorded,
         "x_stop": not series.uses_x_stop(cfg),
     }

@@ -1,9 +1,9 @@
 """What a study is: models x grid points x seeds. The grid is the product of the values
 given for some Config fields; each model's runs are its points x seeds.
 
-Scalar knobs (VMAPPED) vary inside one compiled program (`core.train.Runs`); shape-changing
-knobs (SEPARATE: hidden size, window) get one program per value. A new scalar knob is a
-Config field added to VMAPPED and to `core.train.Runs`.
+Which fields are grid knobs, and how each varies, is declared once on the Config field
+(`core.config.knob`): RUN knobs (VMAPPED here) vary inside one compiled program
+(`core.train.Runs`); PROGRAM knobs (SEPARATE: hidden size, window) get one program per value.
 """
 
 import itertools
@@ -11,16 +11,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnjax.core.config import Config
+from rnnjax.core.config import PROGRAM, RUN, Config, ConfigError, knobs
 
-VMAPPED = ("lr", "momentum", "tau", "noise")
-SEPARATE = ("hidden", "window")
-GRID_FIELDS = SEPARATE + VMAPPED  # points are ordered so that each shape's points are contiguous
+VMAPPED = knobs(role=RUN)
+SEPARATE = knobs(role=PROGRAM)
+GRID_FIELDS = knobs()  # points are ordered so that each shape's points are contiguous
 
 
 class Grid(NamedTuple):
-    points: list[dict]  # every combination, {field: value} for each of GRID_FIELDS
-    swept: tuple[str, ...]  # the fields given more than one value, in GRID_FIELDS order
+    points: list[dict]  # every combination, {field: value} for each grid knob of the config
+    swept: tuple[str, ...]  # the fields given more than one value, in grid order
+    kind: type = Config  # the config class whose knobs the grid spans
+
+    @property
+    def vmapped(self) -> tuple[str, ...]:
+        return knobs(self.kind, RUN)
+
+    @property
+    def separate(self) -> tuple[str, ...]:
+        return knobs(self.kind, PROGRAM)
 
 
 def make_grid(cfg: Config, values: dict[str, list] | None = None) -> Grid:
@@ -28,11 +37,15 @@ def make_grid(cfg: Config, values: dict[str, list] | None = None) -> Grid:
     values: the one point that is the config). Each point is validated as a Config
     (ConfigError names a bad value)."""
     values = values or {}
-    axes = {f: list(values.get(f) or [getattr(cfg, f)]) for f in GRID_FIELDS}
-    points = [dict(zip(GRID_FIELDS, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    fields = knobs(type(cfg))
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"not grid knobs of {type(cfg).__name__}: {', '.join(sorted(unknown))}")
+    axes = {f: list(values.get(f) or [getattr(cfg, f)]) for f in fields}
+    points = [dict(zip(fields, combo, strict=True)) for combo in itertools.product(*axes.values())]
     for point in points:
         cfg.replace(**point)
-    return Grid(points, tuple(f for f in GRID_FIELDS if len(axes[f]) > 1))
+    return Grid(points, tuple(f for f in fields if len(axes[f]) > 1), type(cfg))
 
 
 def grid_runs(grid: Grid, seeds: int):
@@ -41,12 +54,12 @@ def grid_runs(grid: Grid, seeds: int):
 
     point = np.repeat(np.arange(len(grid.points)), seeds)
     seed = np.tile(np.arange(seeds), len(grid.points))
-    values = {f: np.array([grid.points[g][f] for g in point], dtype=np.float64) for f in VMAPPED}
-    return Runs(seed=seed, **values)
+    values = {f: np.array([grid.points[g][f] for g in point], dtype=np.float64) for f in grid.vmapped}
+    return Runs(seed, values)
 
 
-def shape_of(point: dict) -> dict:
-    return {f: point[f] for f in SEPARATE}
+def shape_of(grid: Grid, point: dict) -> dict:
+    return {f: point[f] for f in grid.separate}
 
 
 class ShapeGroup(NamedTuple):
@@ -60,7 +73,7 @@ class ShapeGroup(NamedTuple):
 def shape_groups(grid: Grid, seeds: int) -> list[ShapeGroup]:
     groups: list[ShapeGroup] = []
     for g, point in enumerate(grid.points):
-        shape = shape_of(point)
+        shape = shape_of(grid, point)
         if groups and groups[-1].shape == shape:
             groups[-1] = groups[-1]._replace(stop=(g + 1) * seeds)
         else:

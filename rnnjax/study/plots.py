@@ -70,17 +70,17 @@ def _band(ax, x, values_SxN, lo, hi, color, label, what, ls="-"):
 def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     cfg = next(iter(runs.values())).cfg
     y, seen = data_lib.series(cfg), data_lib.observed(cfg)
-    t = np.arange(cfg.n_points)
+    t = np.arange(cfg.length)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     # a window's inputs and targets span window + 1 samples
     train_end, val_start = cfg.n_train + cfg.window, cfg.n_train
     ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
     ax.axvspan(
         val_start,
-        cfg.n_points - 1,
+        cfg.length - 1,
         color="tab:orange",
         alpha=0.18,
-        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.n_points - 1}]",
+        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.length - 1}]",
     )
     ax.plot(t, seen, "k.-", ms=3, lw=0.8, label=describe(cfg) + (" (as observed)" if cfg.noise else ""))
     if cfg.noise:
@@ -201,7 +201,7 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
     ax_loss.legend(fontsize=7, ncol=2 if len(runs) > OVERLAID else 1)
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg
-    ax_fc.plot(np.arange(cfg.n_points), data_lib.series(cfg), "k-", lw=1.2, label="truth")
+    ax_fc.plot(np.arange(cfg.length), data_lib.series(cfg), "k-", lw=1.2, label="truth")
     t = np.arange(1, cfg.window + 1 + cfg.horizon)
     for i, (name, run) in enumerate(runs.items()):
         ax_fc.plot(

@@ -194,7 +194,7 @@ def summarize(runs: dict[str, Result]) -> dict:
 def _series(cfg) -> dict:
     from rnnjax.core.series import describe, normalization
 
-    return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.n_points}
+    return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.length}
 
 
 def markdown(summary: dict, summaries: dict[str, str], figures: list[str], command: str, environment: dict) -> str:

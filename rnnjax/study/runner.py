@@ -22,12 +22,12 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
-from rnnjax.core.train import History, Runs
+from rnnjax.core.train import History, Progress, Runs
 from rnnjax.scaling import distributed, memory
-from rnnjax.scaling.sharding import Progress, train_chunked
 from rnnjax.study import checkpoint, folders
 from rnnjax.study.grid import Study, grid_runs, shape_groups, single
 from rnnjax.study.results import Result, Timing
+from rnnjax.study.train import train_chunked
 
 PLAN_VERSION = 1
 

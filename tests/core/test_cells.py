@@ -219,10 +219,10 @@ def test_lru_initialises_its_eigenvalues_on_the_papers_ring():
 @pytest.mark.parametrize("mode", ["window", "carry"])
 def test_parallel_cells_train_and_roll_out_closed_loop(name, mode):
     from rnnjax.core.forecast import forecast
-    from rnnjax.scaling import sharding
+    from rnnjax.study import train as driver
 
     cfg = Config(cell=name, hidden=8, epochs=20, seeds=2, forecast_mode=mode, horizon=30)
-    trained = sharding.train(cfg)
+    trained = driver.train(cfg)
     loss = np.asarray(trained.history.loss)
     assert np.all(loss[:, -1] < loss[:, 0])
     pred = forecast(cfg, trained.params)

@@ -55,9 +55,11 @@ def csv_file(tmp_path):
 def test_a_csv_column_by_name_index_or_alone(csv_file, tmp_path):
     path, y = csv_file
     cfg = Config(data=str(path), column="y", horizon=40)
-    assert cfg.n_points == 80 and cfg.data_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert cfg.length == 80 and cfg.n_points is None and series.source(cfg).sha256 == sha256
+    assert cfg.data_sha256 == ""  # the config holds what was asked for; the file's checksum is the source's
     np.testing.assert_array_equal(data.series(cfg), y)
-    assert Config(data=str(path), column="1", horizon=40).data_sha256 == cfg.data_sha256
+    assert Config(data=str(path), column="1", horizon=40, data_sha256=sha256).length == 80
     only = tmp_path / "only.csv"
     only.write_text("".join(f"{float(v)!r}\n" for v in y))  # no header, one column
     np.testing.assert_array_equal(data.series(Config(data=str(only), horizon=40)), y)
@@ -77,11 +79,11 @@ def test_an_npy_file_and_an_array_are_the_same_series(tmp_path, csv_file):
 
 def test_changed_data_is_refused(csv_file):
     path, _ = csv_file
-    cfg = Config(data=str(path), column="y", horizon=40)
+    before = series.source(Config(data=str(path), column="y", horizon=40)).sha256
     path.write_text(path.read_text().replace("\n0,", "\n0.5,", 1))  # the t column: still a change
     with pytest.raises(ConfigError, match="has changed"):
-        Config(data=str(path), column="y", horizon=40, data_sha256=cfg.data_sha256)
-    assert Config(data=str(path), column="y", horizon=40).data_sha256 != cfg.data_sha256
+        Config(data=str(path), column="y", horizon=40, data_sha256=before)
+    assert series.source(Config(data=str(path), column="y", horizon=40)).sha256 != before
 
 
 def test_standard_scaling_uses_the_training_windows_only(csv_file):
@@ -126,7 +128,7 @@ def test_sunspots_come_from_statsmodels_an_optional_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "statsmodels.datasets", fake)
     recorded.sunspots.cache_clear()
     cfg = Config(series="sunspots")
-    assert cfg.n_points == 309 and series.normalization(cfg) == "standard"
+    assert cfg.length == 309 and series.normalization(cfg) == "standard"
     np.testing.assert_array_equal(data.series(cfg), values)
     recorded.sunspots.cache_clear()
 
@@ -136,7 +138,7 @@ def test_a_path_object_and_any_file_name_work(tmp_path):
     odd = tmp_path / "v\udcffname.npy"  # not UTF-8: figures and reports still print it
     np.save(odd, y)
     cfg = Config(data=odd, horizon=30)
-    assert cfg.data == str(odd) and cfg.n_points == 60
+    assert cfg.data == str(odd) and cfg.length == 60
     assert series.describe(cfg) == "v\ufffdname.npy"
 
 
@@ -166,10 +168,17 @@ def test_off_grid_spacings_interpolate_the_integration():
 
 
 def test_another_series_gets_its_own_length():
+    """n_points is what was asked for (None: the series' own length); nothing is reset or
+    filled in behind the user's back."""
     y = np.sin(np.arange(300) / 5.0)
     cfg = Config(data=y)
-    assert cfg.n_points == 300 and cfg.replace(lr=0.1).n_points == 300
-    assert cfg.replace(data="").n_points == 200 and cfg.replace(data="").data_sha256 == ""
+    assert cfg.length == 300 and cfg.replace(lr=0.1).length == 300 and cfg.n_points is None
+    assert cfg.replace(data="").length == 200 and cfg.replace(data="").data_sha256 == ""
+    with pytest.raises(ConfigError, match="n_points=200 is not allowed"):  # 200 is no longer "not given"
+        Config(data=y, n_points=200)
+    assert Config(data=y, n_points=300).length == 300
+    with pytest.raises(ConfigError, match="has changed"):  # a checksum given stays asked for
+        Config(data=y, data_sha256=series.source(cfg).sha256).replace(data=2 * y)
     with pytest.raises(ConfigError, match="series='lorenz' is not allowed"):
         Config(data=y, series="lorenz")
     with pytest.raises(ConfigError, match="n_points=50 is not allowed"):

@@ -6,13 +6,25 @@ import optax
 from rnnjax.core import data, train
 from rnnjax.core.config import Config
 from rnnjax.core.model import init_params, make_model
-from rnnjax.scaling import sharding
+from rnnjax.study import train as driver
+
+
+def fit(cfg: Config, model, params, key) -> train.TrainResult:
+    """One run's cfg.epochs epochs straight from the core's pure functions, in one jit."""
+    trainer = train.make_trainer(cfg, model)
+
+    def run(params, key):
+        state, history = trainer.epochs(trainer.init(params, key), data.split(cfg), cfg.epochs)
+        return train.TrainResult(state.params, history, state.diverged_epoch)
+
+    return jax.jit(run)(params, key)
+
 
 TINY = Config(hidden=8, epochs=3, seeds=3)
 
 
 def test_loss_falls_on_the_damped_series():
-    result = sharding.train(TINY.replace(epochs=40, seeds=2, hidden=16))
+    result = driver.train(TINY.replace(epochs=40, seeds=2, hidden=16))
     loss, val = np.asarray(result.history.loss), np.asarray(result.history.val_loss)
     assert loss.shape == (2, 40) and val.shape == (2, 40)
     assert np.all(np.isfinite(loss)) and np.all(np.isfinite(val))
@@ -21,9 +33,9 @@ def test_loss_falls_on_the_damped_series():
 
 
 def test_seed_alone_equals_seed_in_batch():
-    batch = sharding.train(TINY.replace(seeds=4))
-    alone = sharding.train(TINY.replace(seeds=1), seeds=[2])
-    pair = sharding.train(TINY.replace(seeds=2), seeds=[2, 0])
+    batch = driver.train(TINY.replace(seeds=4))
+    alone = driver.train(TINY.replace(seeds=1), seeds=[2])
+    pair = driver.train(TINY.replace(seeds=2), seeds=[2, 0])
     for other, row in ((alone, 0), (pair, 0)):
         np.testing.assert_allclose(other.history.loss[row], batch.history.loss[2], rtol=1e-6)
         np.testing.assert_allclose(other.history.val_loss[row], batch.history.val_loss[2], rtol=1e-6)
@@ -63,7 +75,7 @@ def fit_one(cfg: Config):
     model = make_model(cfg)
     init_keys, fit_keys = train.seed_keys(cfg)
     params = init_params(model, init_keys[0], cfg.window)
-    return model, params, fit_keys[0], jax.jit(train.make_fit(cfg, model, data.split(cfg)))(params, fit_keys[0])
+    return model, params, fit_keys[0], fit(cfg, model, params, fit_keys[0])
 
 
 def test_one_epoch_matches_a_plain_python_loop_with_the_partial_batch():
@@ -103,11 +115,11 @@ def test_every_epoch_reshuffles():
 
 def test_chunked_training_equals_one_program():
     cfg = TINY.replace(epochs=7)
-    one = sharding.train(cfg)
+    one = driver.train(cfg)
     seen = []
-    chunked = sharding.train_chunked(cfg, 3, on_chunk=lambda p: seen.append((p.epoch, p.history.loss.shape)))
+    chunked = driver.train_chunked(cfg, 3, on_chunk=lambda p: seen.append((p.epoch, p.history.loss.shape)))
     assert seen == [(3, (3, 3)), (6, (3, 6)), (7, (3, 7))]
-    assert sharding.chunk_lengths(7, 3) == [3, 3, 1] and sharding.chunk_lengths(6, 3) == [3, 3]
+    assert driver.chunk_lengths(7, 3) == [3, 3, 1] and driver.chunk_lengths(6, 3) == [3, 3]
     np.testing.assert_array_equal(chunked.result.history.loss, one.history.loss)
     np.testing.assert_array_equal(chunked.result.history.val_loss, one.history.val_loss)
     for a, b in zip(jax.tree.leaves(chunked.result.params), jax.tree.leaves(one.params), strict=True):
@@ -117,7 +129,7 @@ def test_chunked_training_equals_one_program():
 
 def test_diverging_seeds_are_frozen_flagged_and_isolated():
     cfg = Config(hidden=8, epochs=10, seeds=8, lr=0.7)  # some seeds blow up at this rate, some do not
-    run = sharding.train(cfg)
+    run = driver.train(cfg)
     loss = np.asarray(run.history.loss)
     epochs = np.asarray(run.diverged_epoch)
     bad, good = np.flatnonzero(epochs > 0), np.flatnonzero(epochs == 0)
@@ -128,7 +140,7 @@ def test_diverging_seeds_are_frozen_flagged_and_isolated():
     assert np.all(np.isfinite(loss[good]))
     for leaf in jax.tree.leaves(run.params):  # frozen at the last finite state
         assert np.all(np.isfinite(leaf))
-    alone = sharding.train(cfg.replace(seeds=len(good)), seeds=good)
+    alone = driver.train(cfg.replace(seeds=len(good)), seeds=good)
     np.testing.assert_array_equal(alone.history.loss, loss[good])
     for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(run.params), strict=True):
         np.testing.assert_array_equal(a, np.asarray(b)[good])
@@ -136,18 +148,18 @@ def test_diverging_seeds_are_frozen_flagged_and_isolated():
 
 def test_resuming_from_any_chunk_equals_an_uninterrupted_run():
     cfg = TINY.replace(epochs=7, seeds=3)
-    whole = sharding.train(cfg)
+    whole = driver.train(cfg)
     saved = []
-    sharding.train_chunked(cfg, 2, on_chunk=saved.append)
+    driver.train_chunked(cfg, 2, on_chunk=saved.append)
     assert [p.epoch for p in saved] == [2, 4, 6, 7]
     assert saved[1].state.key.dtype == np.uint32 and saved[1].state.epoch.tolist() == [4, 4, 4]
     for progress in (saved[0], saved[1], saved[-1]):  # the last one has nothing left to train
-        resumed = sharding.train_chunked(cfg, 3, resume=progress).result
+        resumed = driver.train_chunked(cfg, 3, resume=progress).result
         np.testing.assert_array_equal(resumed.history.loss, whole.history.loss)
         np.testing.assert_array_equal(resumed.history.val_loss, whole.history.val_loss)
         for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(whole.params), strict=True):
             np.testing.assert_array_equal(a, b)
-    one_device = sharding.train_chunked(cfg, 5, resume=saved[0], devices=jax.devices()[:1]).result
+    one_device = driver.train_chunked(cfg, 5, resume=saved[0], devices=jax.devices()[:1]).result
     np.testing.assert_array_equal(one_device.history.loss, whole.history.loss)
 
 
@@ -160,8 +172,9 @@ def test_default_checkpoint_interval_scales_with_run_length():
 def test_a_finite_but_runaway_loss_counts_as_diverged(monkeypatch):
     """DIVERGED_ABOVE x the loss of predicting zero: lowered here so that every seed passes it."""
     cfg = TINY.replace(epochs=4, seeds=2)
-    assert np.all(np.asarray(sharding.train(cfg).diverged_epoch) == 0)
+    assert np.all(np.asarray(driver.train(cfg).diverged_epoch) == 0)
     monkeypatch.setattr(train, "DIVERGED_ABOVE", 1e-3)
-    run = sharding.train(cfg)
+    monkeypatch.setattr(driver, "_programs", type(driver._programs)())  # compile again with the new limit
+    run = driver.train(cfg)
     np.testing.assert_array_equal(run.diverged_epoch, [1, 1])
     assert np.all(np.isnan(np.asarray(run.history.loss)))

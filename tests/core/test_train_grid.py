@@ -9,7 +9,19 @@ import pytest
 from rnnjax.core import data, train
 from rnnjax.core.config import Config
 from rnnjax.core.model import init_params, make_model
-from rnnjax.scaling import sharding
+from rnnjax.study import train as driver
+
+
+def fit(cfg: Config, model, params, key) -> train.TrainResult:
+    """One run's cfg.epochs epochs straight from the core's pure functions, in one jit."""
+    trainer = train.make_trainer(cfg, model)
+
+    def run(params, key):
+        state, history = trainer.epochs(trainer.init(params, key), data.split(cfg), cfg.epochs)
+        return train.TrainResult(state.params, history, state.diverged_epoch)
+
+    return jax.jit(run)(params, key)
+
 
 TINY = Config(hidden=6, epochs=3, seeds=2)
 
@@ -17,12 +29,14 @@ TINY = Config(hidden=6, epochs=3, seeds=2)
 def test_every_run_of_a_grid_equals_its_config_trained_alone():
     runs = train.Runs(
         seed=np.array([0, 1, 0, 1, 1]),
-        lr=np.array([0.01, 0.01, 0.05, 0.05, 0.02]),
-        momentum=np.array([0.0, 0.0, 0.9, 0.9, 0.5]),
-        tau=np.array([5.0, 5.0, 5.0, 5.0, 2.0]),
-        noise=np.array([0.0, 0.0, 0.0, 0.1, 0.1]),
+        knobs={
+            "lr": np.array([0.01, 0.01, 0.05, 0.05, 0.02]),
+            "momentum": np.array([0.0, 0.0, 0.9, 0.9, 0.5]),
+            "tau": np.array([5.0, 5.0, 5.0, 5.0, 2.0]),
+            "noise": np.array([0.0, 0.0, 0.0, 0.1, 0.1]),
+        },
     )
-    grid = sharding.train(TINY, runs=runs)
+    grid = driver.train(TINY, runs=runs)
     assert grid.history.loss.shape == (5, 3)
     for r in range(runs.count):
         cfg = TINY.replace(
@@ -32,7 +46,7 @@ def test_every_run_of_a_grid_equals_its_config_trained_alone():
             seeds=1,
             noise=float(runs.noise[r]),
         )
-        alone = sharding.train(cfg, seeds=[int(runs.seed[r])])
+        alone = driver.train(cfg, seeds=[int(runs.seed[r])])
         np.testing.assert_allclose(grid.history.loss[r], alone.history.loss[0], rtol=1e-5)
         np.testing.assert_allclose(grid.history.val_loss[r], alone.history.val_loss[0], rtol=1e-5)
         for a, b in zip(jax.tree.leaves(grid.params), jax.tree.leaves(alone.params), strict=True):
@@ -43,7 +57,13 @@ def test_every_run_of_a_grid_equals_its_config_trained_alone():
 
 def test_runs_with_different_tau_or_noise_train_on_their_own_series():
     runs = train.Runs(
-        np.arange(4), np.full(4, 0.01), np.zeros(4), np.array([5.0, 2.0, 5.0, 5.0]), np.array([0, 0, 0, 0.1])
+        np.arange(4),
+        {
+            "lr": np.full(4, 0.01),
+            "momentum": np.zeros(4),
+            "tau": np.array([5.0, 2.0, 5.0, 5.0]),
+            "noise": np.array([0, 0, 0, 0.1]),
+        },
     )
     windows, axis = train.run_windows(TINY, runs)
     assert axis == 0 and windows.x_train.shape == (4, TINY.n_train, TINY.window, 1)
@@ -62,7 +82,7 @@ def test_momentum_follows_keras_sgd_equations(momentum):
     model = make_model(cfg)
     init_keys, fit_keys = train.seed_keys(cfg)
     params = init_params(model, init_keys[0], cfg.window)
-    got = jax.jit(train.make_fit(cfg, model, data.split(cfg)))(params, fit_keys[0])
+    got = fit(cfg, model, params, fit_keys[0])
 
     w = data.split(cfg)
 
@@ -80,6 +100,6 @@ def test_momentum_follows_keras_sgd_equations(momentum):
 
 
 def test_momentum_adds_state_only_when_used():
-    plain = sharding.state_structure(TINY)
-    with_momentum = sharding.state_structure(TINY.replace(momentum=0.9))
+    plain = jax.tree.structure(train.host_state_shapes(TINY, train.seed_runs(TINY)))
+    with_momentum = jax.tree.structure(train.host_state_shapes(TINY, train.seed_runs(TINY.replace(momentum=0.9))))
     assert with_momentum.num_leaves > plain.num_leaves

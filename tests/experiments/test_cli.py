@@ -150,7 +150,7 @@ BAD = [
     (["--data", "{tmp}"], "is a folder"),
     (["--data", "{tmp}/full/x.txt"], "must be a .csv or .npy file"),
     (["--data", "{tmp}/short.npy", "--n-points", "50", "--horizon", "30"], "n_points=50 is not allowed"),
-    (["--data", "{tmp}/short.npy", "--n-points", "200", "--horizon", "30"], "--n-points is not used with --data"),
+    (["--data", "{tmp}/short.npy", "--n-points", "200", "--horizon", "30"], "n_points=200 is not allowed"),
     (["--data", ""], "--data '' is not allowed"),
     (["--data", "{tmp}/short.npy", "--series", "lorenz", "--horizon", "30"], "series='lorenz' is not allowed"),
     (["--data", "{tmp}/short.npy", "--series", "damped_cos", "--horizon", "30"], "--series is not used with --data"),
@@ -192,7 +192,7 @@ def test_a_linked_data_file_is_read_by_its_own_name(folders):
     run records (made absolute, not resolved)."""
     args = GRU_VS_LSTM.parse(["--data", str(folders / "link.csv"), "--horizon", "30"])
     cfg = GRU_VS_LSTM.cli.config_from_args(args, cell="gru")
-    assert cfg.data == str(folders / "link.csv") and cfg.n_points == 80
+    assert cfg.data == str(folders / "link.csv") and cfg.length == 80
 
 
 def test_as_a_process_too():

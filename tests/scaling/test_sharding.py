@@ -8,6 +8,7 @@ import pytest
 
 from rnnjax.core.config import Config
 from rnnjax.scaling import sharding
+from rnnjax.study import train as driver
 
 pytestmark = pytest.mark.skipif(len(jax.devices()) < 2, reason="needs 2 host devices (rnnjax.scaling.runtime)")
 
@@ -20,8 +21,8 @@ def test_padding_repeats_real_seeds():
 
 def test_sharded_training_equals_one_device_and_drops_padding():
     cfg = Config(hidden=8, epochs=4, seeds=3)  # 3 seeds on 2 devices: one padded seed
-    one = sharding.train(cfg, devices=jax.devices()[:1])
-    two = sharding.train(cfg, devices=jax.devices()[:2])
+    one = driver.train(cfg, devices=jax.devices()[:1])
+    two = driver.train(cfg, devices=jax.devices()[:2])
     assert two.history.loss.shape == (3, 4)
     np.testing.assert_array_equal(two.history.loss, one.history.loss)
     np.testing.assert_array_equal(two.history.val_loss, one.history.val_loss)
@@ -37,10 +38,10 @@ def test_sharded_training_does_not_hang():
         """
         import rnnjax, jax
         from rnnjax.core.config import Config
-        from rnnjax.scaling import sharding
+        from rnnjax.study import train as driver
         assert len(jax.devices()) == 2, jax.devices()
         for cell in ("gru", "lstm", "flax_lstm"):
-            r = sharding.train(Config(cell=cell, hidden=8, epochs=2, seeds=4))
+            r = driver.train(Config(cell=cell, hidden=8, epochs=2, seeds=4))
             assert r.history.loss.shape == (4, 2)
         print("ok")
         """

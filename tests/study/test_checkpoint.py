@@ -4,8 +4,8 @@ import pytest
 
 from rnnjax.core import train
 from rnnjax.core.config import Config
-from rnnjax.scaling import sharding
 from rnnjax.study import checkpoint
+from rnnjax.study import train as driver
 
 CFG = Config(hidden=4, epochs=4, seeds=3)
 RUNS = train.seed_runs(CFG)
@@ -14,7 +14,7 @@ RUNS = train.seed_runs(CFG)
 @pytest.fixture(scope="module")
 def progress():
     saved = []
-    sharding.train_chunked(CFG, 2, on_chunk=saved.append)
+    driver.train_chunked(CFG, 2, on_chunk=saved.append)
     return saved[0]
 
 
@@ -77,3 +77,21 @@ def test_every_header_byte_is_checked(tmp_path, progress):
         with pytest.raises(checkpoint.CheckpointError) as err:
             checkpoint.load(bad, CFG, RUNS)
         assert str(bad) in str(err.value) and "\n" not in str(err.value), name
+
+
+def test_arrays_are_named_by_their_tree_path_and_an_older_format_is_refused(tmp_path, progress):
+    """A leaf is found by its path in the state, never by its position: an optimiser state
+    whose leaves were reordered could not load into the wrong array."""
+    import io
+    import zipfile
+
+    path = checkpoint.save(tmp_path / "m.ckpt", CFG, RUNS, progress)
+    payload = path.read_bytes().split(b"\n", 2)[2]
+    names = {n.removesuffix(".npy") for n in zipfile.ZipFile(io.BytesIO(payload)).namelist()}
+    assert {"state.params['cell']['kernel']", "state.opt_state.hyperparams['learning_rate']", "state.epoch"} <= names
+    assert {"runs/seed", "runs/lr", "runs/tau", "history/loss"} <= names
+    older = tmp_path / "older.ckpt"
+    older.write_bytes(path.read_bytes().replace(checkpoint.MAGIC, b"rnnjax checkpoint 4\n", 1))
+    with pytest.raises(checkpoint.CheckpointError, match="older rnnjax \\(format 4, not 5\\)") as err:
+        checkpoint.load(older, CFG, RUNS)
+    assert "\n" not in str(err.value)

@@ -1,9 +1,11 @@
 """A study's grid: the product of the values given, its runs, and its shape groups."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from rnnjax.core.config import Config, ConfigError
+from rnnjax.core.config import RUN, Config, ConfigError, knob
 from rnnjax.study import grid as grid_lib
 
 TINY = Config(hidden=6, epochs=4, seeds=3)
@@ -40,3 +42,29 @@ def test_shape_groups_are_contiguous_runs_of_one_shape():
 def test_a_single_study_is_one_model_at_its_config():
     study = grid_lib.single(TINY.replace(cell="lstm"))
     assert list(study.configs) == ["lstm"] and study.seeds == 3 and len(study.grid.points) == 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaledConfig(Config):
+    """A new grid knob is one declared field (and the line that uses it: the series below)."""
+
+    amplitude: float = knob(1.0, RUN, "amplitudes of the series", series=True)
+
+
+def test_a_knob_declared_once_is_a_grid_axis(monkeypatch):
+    from rnnjax.core.series import SERIES, Series
+    from rnnjax.core.series.closed_form import damped_cos
+    from rnnjax.study import runner
+
+    monkeypatch.setitem(SERIES, "scaled", Series(lambda x, tau, a: a * damped_cos(x, tau), reads=("tau", "amplitude")))
+    cfg = ScaledConfig(series="scaled", hidden=4, epochs=3, seeds=2, horizon=30)
+    grid = grid_lib.make_grid(cfg, {"amplitude": [1.0, 2.0], "lr": [0.01, 0.05]})
+    assert grid.swept == ("lr", "amplitude") and "amplitude" in grid.vmapped
+    np.testing.assert_array_equal(grid_lib.grid_runs(grid, 2).amplitude, [1, 1, 2, 2] * 2)
+    points = runner.run_study(grid_lib.Study({"gru": cfg}, grid))["gru"]  # one program: 8 runs
+    assert [(p.cfg.lr, p.cfg.amplitude) for p in points] == [(0.01, 1.0), (0.01, 2.0), (0.05, 1.0), (0.05, 2.0)]
+    np.testing.assert_allclose(points[1].truth, 2 * points[0].truth)  # each run saw its own series
+    np.testing.assert_allclose(points[1].context, 2 * points[0].context)
+    alone = runner.run(cfg.replace(amplitude=2.0, lr=0.05))
+    np.testing.assert_allclose(points[3].loss, alone.loss, rtol=1e-5)
+    np.testing.assert_allclose(points[3].forecast, alone.forecast, rtol=1e-4, atol=1e-6)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rnnjax.core.config import Config
-from rnnjax.scaling import sharding
 from rnnjax.study import checkpoint, runner
+from rnnjax.study import train as driver
 from rnnjax.study.grid import Study, make_grid
 
 TINY = Config(hidden=6, epochs=4, seeds=3)
@@ -49,7 +49,7 @@ def test_each_point_equals_its_config_run_alone():
     alone = runner.run(TINY.replace(hidden=6, lr=0.05))
     np.testing.assert_allclose(points[3].loss, alone.loss, rtol=1e-6)
     assert jax.tree.map(np.shape, points[3].params) == jax.tree.map(np.shape, alone.params)
-    trained = sharding.train(TINY.replace(hidden=6, lr=0.05))
+    trained = driver.train(TINY.replace(hidden=6, lr=0.05))
     np.testing.assert_array_equal(alone.loss, trained.history.loss)
 
 
@@ -94,3 +94,28 @@ def test_a_plan_made_for_another_study_is_refused(tmp_path):
     (tmp_path / "checkpoints" / "plan-0.json").write_text('{"units": []}')
     with pytest.raises(checkpoint.CheckpointError, match="damaged"):
         runner.load_or_plan(two, tmp_path, 4, 2, None, 0, 1)
+
+
+_compiles: list[str] = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, _secs, **_kw: (
+        _compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
+
+
+def _compiles_of(study: Study, seed_chunk: int) -> int:
+    before = len(_compiles)
+    runner.run_study(study, seed_chunk=seed_chunk)
+    return len(_compiles) - before
+
+
+def test_units_of_one_shape_compile_once():
+    """Init, training and forecast programs are cached by shape: the same 6 runs as three
+    units of 2 compile exactly the programs that one unit of 2 runs does (XLA's own count)."""
+    tiny = TINY.replace(epochs=2)
+    runner.run_study(Study({"gru": tiny}, make_grid(tiny)), seed_chunk=2)  # shape-free programs compiled
+    three = _compiles_of(Study({"gru": tiny.replace(hidden=7, seeds=6)}, make_grid(tiny.replace(hidden=7))), 2)
+    one = _compiles_of(Study({"gru": tiny.replace(hidden=9, seeds=2)}, make_grid(tiny.replace(hidden=9))), 2)
+    assert one > 0 and three == one
+    assert _compiles_of(Study({"gru": tiny.replace(hidden=7, seeds=6)}, make_grid(tiny.replace(hidden=7))), 2) == 0

@@ -1,9 +1,10 @@
 """The series a study can train on, by name, and the clean values of a config's series.
 
 SERIES maps a name to a closed-form function f(x, tau) of the sample grid (a new series
-is one such function, then `series=NAME`) or to a `Series` that says more: a default grid
-spacing and scaling (the integrated benchmarks), or recorded data. A file or an array
-given as `Config.data` is recorded data too.
+is one such function, then `series=NAME`) or to a `Series` that says more: the Config
+fields its function reads after x (`reads`), a default grid spacing and scaling (the
+integrated benchmarks), or recorded data. A file or an array given as `Config.data` is
+recorded data too.
 """
 
 import os
@@ -22,10 +23,10 @@ NORMALIZE = ("auto", "none", "standard")
 class Series(NamedTuple):
     """How a registered series is sampled."""
 
-    sample: Callable[[np.ndarray, float], np.ndarray] | None = None  # f(x, tau) on the grid x
+    sample: Callable[..., np.ndarray] | None = None  # f(x, *reads) on the grid x
     spacing: float = 0.0  # the grid's default spacing; 0: (x_stop - x_start) / (n_points - 1), the notebook's
     normalize: str = "none"  # what normalize="auto" means for it
-    uses_tau: bool = True
+    reads: tuple[str, ...] = ("tau",)  # the Config fields `sample` takes after x, in order
     x_min: float = -np.inf  # the first sample's x (x_start) may not be less
     load: Callable[[], Recorded] | None = None  # recorded data: its values, the sample index as time
     step: float = 0.0  # an integrated series' internal step (0: closed form)
@@ -39,15 +40,15 @@ SERIES: dict[str, Callable | Series] = {
         integrated.mackey_glass,
         spacing=1.0,
         normalize="standard",
-        uses_tau=False,
+        reads=(),
         x_min=0.0,
         step=integrated.MG_STEP,
         offset=integrated.MG_WASHOUT,
     ),
     "lorenz": Series(
-        integrated.lorenz, spacing=0.02, normalize="standard", uses_tau=False, x_min=0.0, step=integrated.LORENZ_STEP
+        integrated.lorenz, spacing=0.02, normalize="standard", reads=(), x_min=0.0, step=integrated.LORENZ_STEP
     ),
-    "sunspots": Series(normalize="standard", uses_tau=False, load=recorded.sunspots),
+    "sunspots": Series(normalize="standard", reads=(), load=recorded.sunspots),
 }
 
 
@@ -82,13 +83,13 @@ def uses_x_stop(cfg) -> bool:
 def spacing(cfg) -> float:
     if source(cfg) is not None:
         return 1.0
-    return cfg.spacing or spec(cfg.series).spacing or (cfg.x_stop - cfg.x_start) / (cfg.n_points - 1)
+    return cfg.spacing or spec(cfg.series).spacing or (cfg.x_stop - cfg.x_start) / (cfg.length - 1)
 
 
 def grid(cfg, n: int | None = None) -> np.ndarray:
     """x at sample index 0..n-1 (n > n_points extends past the stored points); recorded
     data: the sample index itself."""
-    n = cfg.n_points if n is None else n
+    n = cfg.length if n is None else n
     if source(cfg) is not None:
         return np.arange(n, dtype=np.float64)
     return cfg.x_start + spacing(cfg) * np.arange(n, dtype=np.float64)
@@ -96,11 +97,12 @@ def grid(cfg, n: int | None = None) -> np.ndarray:
 
 def clean(cfg, n: int | None = None) -> np.ndarray:
     """The series' first n values (default n_points), float64, without observation noise."""
-    n = cfg.n_points if n is None else n
+    n = cfg.length if n is None else n
     data = source(cfg)
     if data is not None:
         return np.asarray(data.values[:n])
-    return spec(cfg.series).sample(grid(cfg, n), cfg.tau)
+    entry = spec(cfg.series)
+    return entry.sample(grid(cfg, n), *(getattr(cfg, name) for name in entry.reads))
 
 
 def describe(cfg) -> str:
@@ -111,7 +113,7 @@ def describe(cfg) -> str:
         name = os.path.basename(cfg.data) + (f"[{cfg.column}]" if cfg.column else "")
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file name prints
     else:
-        name = cfg.series + (f", tau={cfg.tau:g}" if spec(cfg.series).uses_tau else "")
+        name = cfg.series + (f", tau={cfg.tau:g}" if "tau" in spec(cfg.series).reads else "")
     return name + (f", noise {cfg.noise:g}" if cfg.noise else "")
 
 

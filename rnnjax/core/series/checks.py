@@ -5,7 +5,7 @@ from `config._validate`; each raises a one-line ConfigError."""
 import numpy as np
 
 from rnnjax.core import series
-from rnnjax.core.config import DEFAULT_N_POINTS, Config, ConfigError, refuse
+from rnnjax.core.config import Config, ConfigError, refuse
 
 DEFAULT_SERIES = Config.series
 
@@ -21,7 +21,7 @@ def integration(cfg: Config):
     entry = series.spec(cfg.series)
     if cfg.data or not entry.step:
         return
-    n = max(cfg.n_points, cfg.window + 1 + cfg.horizon)
+    n = max(cfg.length, cfg.window + 1 + cfg.horizon)
     t_end = cfg.x_start + series.spacing(cfg) * (n - 1)
     steps = (t_end + entry.offset) / entry.step
     if not steps <= MAX_INTEGRATION_STEPS:
@@ -37,7 +37,7 @@ def values(cfg: Config, recorded):
     spread that float32 resolves."""
     from rnnjax.core import data  # data reads the registry: imported when first checked
 
-    if recorded is None and cfg.n_points > MAX_CHECKED_POINTS:
+    if recorded is None and cfg.length > MAX_CHECKED_POINTS:
         return  # a computed series this long is the memory check's to refuse; not computed here
     seen = data.observed(cfg)[: cfg.n_train + cfg.window]
     what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
@@ -61,8 +61,8 @@ def values(cfg: Config, recorded):
 
 
 def recorded(cfg: Config):
-    """The recorded series the config trains on (None: a computed one); sets n_points and
-    data_sha256 from it, and refuses data other than the checksum says."""
+    """The recorded series the config trains on (None: a computed one); refuses data other
+    than the config's checksum (if it has one) and a length other than its n_points (if given)."""
     for field in ("data", "column", "data_sha256"):
         value = getattr(cfg, field)
         if field != "data" and not isinstance(value, str):
@@ -83,14 +83,12 @@ def recorded(cfg: Config):
         )
     if cfg.data and cfg.series != DEFAULT_SERIES:
         refuse("series", cfg.series, f"is not used with data: the data ({source.source!r}) is the series")
-    if cfg.n_points not in (DEFAULT_N_POINTS, len(source)):
+    if cfg.n_points is not None and cfg.n_points != len(source):
         refuse("n_points", cfg.n_points, f"must be the length of recorded data ({source.source!r}: {len(source)})")
     if cfg.spacing:
         refuse(
             "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
         )
-    object.__setattr__(cfg, "data_sha256", source.sha256)
-    object.__setattr__(cfg, "n_points", len(source))
     return source
 
 
@@ -102,7 +100,7 @@ def grid_start(cfg: Config):
 
 def length(cfg: Config, source):
     """Recorded data long enough for a training window, a validation window and the forecast."""
-    n, w = cfg.n_points, cfg.window
+    n, w = cfg.length, cfg.window
     if n < w + 2:
         raise ConfigError(
             f"data={source.source!r} has {n} points: too short for window={w}, one training and one "
@@ -112,10 +110,10 @@ def length(cfg: Config, source):
 
 def horizon(cfg: Config, source):
     """Recorded data must hold the forecast's truth."""
-    if cfg.window + 1 + cfg.horizon > cfg.n_points:
+    if cfg.window + 1 + cfg.horizon > cfg.length:
         refuse(
             "horizon",
             cfg.horizon,
-            f"the forecast must fit inside {source.source!r} ({cfg.n_points} points): "
-            f"with window={cfg.window} the largest horizon is {cfg.n_points - cfg.window - 1}",
+            f"the forecast must fit inside {source.source!r} ({cfg.length} points): "
+            f"with window={cfg.window} the largest horizon is {cfg.length - cfg.window - 1}",
         )

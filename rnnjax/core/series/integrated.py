@@ -66,9 +66,9 @@ def _mackey_glass_steps(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(xs), np.asarray(fs)
 
 
-def mackey_glass(x: np.ndarray, tau: float) -> np.ndarray:
+def mackey_glass(x: np.ndarray) -> np.ndarray:
     """The Mackey-Glass delay equation dx/dt = 0.2 x(t-17) / (1 + x(t-17)^10) - 0.1 x(t),
-    from x = 1.2 for t <= 0, at times x after a washout of 500 (`tau` is not used).
+    from x = 1.2 for t <= 0, at times x after a washout of 500.
     RK4 with step 0.1 (the delay is 170 steps; the stages' delayed midpoints by cubic
     Hermite interpolation), checked against a method-of-steps DOP853 integration."""
     t = np.asarray(x, np.float64) + MG_WASHOUT
@@ -105,9 +105,9 @@ def _lorenz_steps(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(xs), np.asarray(fs)
 
 
-def lorenz(x: np.ndarray, tau: float) -> np.ndarray:
+def lorenz(x: np.ndarray) -> np.ndarray:
     """The x component of Lorenz-63 (sigma 10, rho 28, beta 8/3) at times x, from a point
-    on the attractor (`tau` is not used). RK4 with step 0.001, checked against
+    on the attractor. RK4 with step 0.001, checked against
     scipy's DOP853 at tight tolerances."""
     t = np.asarray(x, np.float64)
     xs, fs = _lorenz_steps(_steps_for(float(t.max()), LORENZ_STEP))

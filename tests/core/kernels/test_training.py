@@ -14,7 +14,7 @@ from rnnjax.core import data, train
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.core.kernels import SUPPORTED
 from rnnjax.core.model import make_model
-from rnnjax.scaling import sharding
+from rnnjax.study import train as driver
 
 TRITON_CALL = "__gpu$xla.gpu.triton"
 
@@ -28,7 +28,7 @@ def tiny(cell: str, **changes) -> Config:
 def test_per_epoch_losses_match_xla(cell):
     cfg = tiny(cell)
     assert cfg.n_train % cfg.batch_size != 0
-    xla, pallas = sharding.train(cfg), sharding.train(cfg.replace(kernel="pallas"))
+    xla, pallas = driver.train(cfg), driver.train(cfg.replace(kernel="pallas"))
     for field in ("loss", "val_loss"):
         got, expect = getattr(pallas.history, field), getattr(xla.history, field)
         assert got.shape == (2, 3) and np.all(np.isfinite(expect))
