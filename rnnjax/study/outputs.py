@@ -175,7 +175,7 @@ def point_summary(run: Result, point: dict) -> dict:
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
     }
     for metric in metrics.SWEEP_METRICS:
-        kept = stats.finite(np.where(run.diverged, np.nan, metrics.METRICS[metric].fn(run)))
+        kept = stats.finite(run.masked(metrics.METRICS[metric].fn(run)))
         out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
     return out
 

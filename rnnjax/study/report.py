@@ -11,11 +11,6 @@ ALPHA = 0.05  # significance level of the verdicts
 ABOUT_20_PERCENT = (0.15, 0.25)  # what "about 20% fewer parameters" admits
 
 
-def _masked(run: Result, values: np.ndarray) -> np.ndarray:
-    """Diverged seeds become NaN: excluded from statistics, still counted."""
-    return np.where(run.diverged, np.nan, values)
-
-
 def _median(values) -> float | None:
     """Median of the finite values; None if there are none."""
     return stats.describe(values)["median"]
@@ -31,7 +26,7 @@ def model_summary(run: Result) -> dict:
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
         "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
-    out |= {metric: stats.describe(_masked(run, m.fn(run))) for metric, m in METRICS.items()}
+    out |= {metric: stats.describe(run.masked(m.fn(run))) for metric, m in METRICS.items()}
     out["timing"] = {
         "compile_s": t.compile_s,
         "train_s": t.train_s,
@@ -44,9 +39,7 @@ def model_summary(run: Result) -> dict:
 
 def comparison(runs: dict[str, Result], a: str, b: str, metric: str = "forecast_rmse") -> dict:
     fn = METRICS[metric].fn
-    return {"metric": metric, "a": a, "b": b} | stats.paired(
-        _masked(runs[a], fn(runs[a])), _masked(runs[b], fn(runs[b]))
-    )
+    return {"metric": metric, "a": a, "b": b} | stats.paired(runs[a].masked(fn(runs[a])), runs[b].masked(fn(runs[b])))
 
 
 def _significant(cmp: dict) -> bool:
@@ -101,10 +94,10 @@ def claims(runs: dict[str, Result]) -> list[dict]:
     # judged twice: by RMSE, and by how far the forecast's amplitude is from the truth's
     pair = (("gru", gru), ("lstm", lstm))
     rmse = comparison(runs, "gru", "lstm", "forecast_rmse")
-    log_amp = {k: np.abs(np.log(_masked(r, amplitude_ratio(r)))) for k, r in pair}
+    log_amp = {k: np.abs(np.log(r.masked(amplitude_ratio(r)))) for k, r in pair}
     amp = stats.paired(log_amp["gru"], log_amp["lstm"]) | {"a": "gru", "b": "lstm"}
-    amp_med = {k: _median(_masked(r, amplitude_ratio(r))) for k, r in pair}
-    rmse_med = {k: _median(_masked(r, forecast_rmse(r))) for k, r in pair}
+    amp_med = {k: _median(r.masked(amplitude_ratio(r))) for k, r in pair}
+    rmse_med = {k: _median(r.masked(forecast_rmse(r))) for k, r in pair}
     out.append(
         {
             "claim": f"The GRU reproduces {_what(gru.cfg)} worse than the LSTM.",
@@ -121,10 +114,10 @@ def claims(runs: dict[str, Result]) -> list[dict]:
     )
 
     # epochs until the training loss first reaches a level both models reach at the median
-    levels = [_median(_masked(r, r.loss[:, -1])) for r in (gru, lstm)]
+    levels = [_median(r.masked(r.loss[:, -1])) for r in (gru, lstm)]
     level = None if None in levels else max(levels)
     reach = np.inf if level is None else level  # no level: no pair, the verdict is undecided
-    to_learn = {k: _masked(r, epochs_to_reach(r.loss, reach)) for k, r in (("lstm", lstm), ("gru", gru))}
+    to_learn = {k: r.masked(epochs_to_reach(r.loss, reach)) for k, r in (("lstm", lstm), ("gru", gru))}
     if level is None:
         to_learn = {k: np.full_like(v, np.nan) for k, v in to_learn.items()}
     speed = stats.paired(to_learn["lstm"], to_learn["gru"]) | {"a": "lstm", "b": "gru"}
@@ -171,7 +164,7 @@ def ranking(runs: dict[str, Result], metric: str = "forecast_rmse") -> list[dict
     m = METRICS[metric]
     rows = []
     for name, run in runs.items():
-        values = stats.finite(_masked(run, m.fn(run)))
+        values = stats.finite(run.masked(m.fn(run)))
         median = float(np.median(values)) if len(values) else None
         rows.append(
             {"model": name, "n": len(values), "median": median, "median_ci95": stats.bootstrap_ci(values, np.median)}
