@@ -108,30 +108,12 @@ def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s
     folders.write_json(out / "config.json", rec | {"wall_s": {"total": wall_s} | timing, "finished": True})
 
 
-def _flat(tree, prefix: str) -> dict:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
-    return {prefix: np.asarray(tree)}
-
-
-def _nest(flat: dict) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return tree
-
-
 def write_params(out: Path, results: dict[str, list[Result]]) -> None:
     """params.npz: `<model>/<grid point>/<layer>/<name>`, each [seeds, ...]."""
-    arrays = {}
-    for name, points in results.items():
-        for g, r in enumerate(points):
-            arrays |= _flat(r.params, f"{name}/{g}")
-    folders.write_npz(out / "params.npz", **arrays)
+    from flax.traverse_util import flatten_dict  # JAX is loaded by now: it trained the runs
+
+    params = {name: {str(g): r.params for g, r in enumerate(points)} for name, points in results.items()}
+    folders.write_npz(out / "params.npz", **flatten_dict(params, sep="/"))
 
 
 def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
@@ -241,6 +223,8 @@ class RunFolder(NamedTuple):
 def load_run(folder: str | Path) -> RunFolder:
     """Every model of a finished experiment or sweep folder, with its trained parameters,
     histories, forecasts and divergence, as plain NumPy."""
+    from flax.traverse_util import unflatten_dict
+
     from rnnjax.core import data as data_lib
     from rnnjax.core.train import History
 
@@ -254,7 +238,8 @@ def load_run(folder: str | Path) -> RunFolder:
     for name in ("history.npz", "forecasts.npz", "params.npz"):
         with np.load(out / name) as f:
             arrays[name] = {key: f[key] for key in f.files}
-    history, forecasts, flat_params = arrays["history.npz"], arrays["forecasts.npz"], arrays["params.npz"]
+    history, forecasts = arrays["history.npz"], arrays["forecasts.npz"]
+    params = unflatten_dict(arrays["params.npz"], sep="/")  # {model: {grid point: {layer: ...}}}
     rows = folders.read_csv(out / "metrics.csv")
     results = {}
     for name in study.configs:
@@ -268,9 +253,9 @@ def load_run(folder: str | Path) -> RunFolder:
                 return a[g] if sweep else a
 
             hist = History(*(pick(history[f"{name}_{field}"]) for field in History._fields))
-            mine = {k.split("/", 2)[2]: v for k, v in flat_params.items() if k.startswith(f"{name}/{g}/")}
+            mine = params.get(name, {}).get(str(g), {})
             context, truth = data_lib.forecast_truth(cfg)
-            points.append(Result(cfg, _nest(mine), hist, diverged[g], pick(forecasts[name]), context, truth, timing))
+            points.append(Result(cfg, mine, hist, diverged[g], pick(forecasts[name]), context, truth, timing))
         results[name] = points
     return RunFolder(rec["kind"], study, results)
 

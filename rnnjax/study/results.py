@@ -67,6 +67,8 @@ class Result(NamedTuple):
 
 
 def _leaves(tree) -> list:
+    """The arrays of nested dicts; written here, not with flax.traverse_util as outputs.py
+    does, because analysis code must not import JAX."""
     if isinstance(tree, dict):
         return [leaf for value in tree.values() for leaf in _leaves(value)]
     return [tree]
