@@ -46,21 +46,22 @@ def _significant(cmp: dict) -> bool:
     return cmp["p_value"] is not None and cmp["p_value"] < ALPHA
 
 
-def _fmt(x, digits=3) -> str:
+def fmt(x, digits: int = 3) -> str:
+    """A statistic as text: 'n/a' where there is none (every seed diverged)."""
     return "n/a" if x is None else f"{x:.{digits}g}"
 
 
 def _ci(ci) -> str:
-    return "n/a" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return "n/a" if ci is None else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
 def _test_text(cmp: dict) -> str:
     if cmp["p_value"] is None:
         return f"{cmp['pairs']} paired seed(s): too few for a test"
     return (
-        f"median paired difference {_fmt(cmp['median_diff'])} (95% CI {_ci(cmp['diff_ci95'])}), "
-        f"P(a seed of {cmp['a']} is better) = {_fmt(cmp['prob_a_better'], 2)}, "
-        f"{cmp['test']}: p = {_fmt(cmp['p_value'], 2)}, {cmp['pairs']} pairs"
+        f"median paired difference {fmt(cmp['median_diff'])} (95% CI {_ci(cmp['diff_ci95'])}), "
+        f"P(a seed of {cmp['a']} is better) = {fmt(cmp['prob_a_better'], 2)}, "
+        f"{cmp['test']}: p = {fmt(cmp['p_value'], 2)}, {cmp['pairs']} pairs"
     )
 
 
@@ -105,10 +106,10 @@ def claims(runs: dict[str, Result]) -> list[dict]:
             + _directional(rmse, "supported", "contradicted, the GRU's RMSE is lower")
             + "; by oscillation amplitude: "
             + _directional(amp, "supported, the GRU's forecast is flatter", "contradicted, the GRU's is closer"),
-            "evidence": f"forecast RMSE median GRU {_fmt(rmse_med['gru'])} vs LSTM {_fmt(rmse_med['lstm'])}: "
+            "evidence": f"forecast RMSE median GRU {fmt(rmse_med['gru'])} vs LSTM {fmt(rmse_med['lstm'])}: "
             + _test_text(rmse)
-            + f". Amplitude (forecast std / truth std, 1 is right) median GRU {_fmt(amp_med['gru'])} vs LSTM "
-            + f"{_fmt(amp_med['lstm'])}; on |log amplitude|: "
+            + f". Amplitude (forecast std / truth std, 1 is right) median GRU {fmt(amp_med['gru'])} vs LSTM "
+            + f"{fmt(amp_med['lstm'])}; on |log amplitude|: "
             + _test_text(amp).replace("P(a seed of gru is better)", "P(a GRU seed is closer)"),
         }
     )
@@ -123,13 +124,13 @@ def claims(runs: dict[str, Result]) -> list[dict]:
     speed = stats.paired(to_learn["lstm"], to_learn["gru"]) | {"a": "lstm", "b": "gru"}
     per_epoch = {k: r.timing.train_s / (r.cfg.epochs * r.cfg.seeds) for k, r in (("gru", gru), ("lstm", lstm))}
     wall = per_epoch["lstm"] / per_epoch["gru"]
-    epochs_med = {k: _fmt(_median(v)) for k, v in to_learn.items()}
+    epochs_med = {k: fmt(_median(v)) for k, v in to_learn.items()}
     out.append(
         {
             "claim": "The LSTM takes more time to learn.",
             "verdict": _directional(speed, "supported", "contradicted: the LSTM learns in fewer epochs")
             + f"; per epoch the LSTM's training took {wall:.2f}x the GRU's wall time in this run",
-            "evidence": f"epochs until the training loss first reaches {_fmt(level)}: median LSTM {epochs_med['lstm']} "
+            "evidence": f"epochs until the training loss first reaches {fmt(level)}: median LSTM {epochs_med['lstm']} "
             f"vs GRU {epochs_med['gru']} (a seed that never does counts as epochs + 1); "
             + _test_text(speed).replace("P(a seed of lstm is better)", "P(an LSTM seed needs fewer epochs)"),
             "level": level,
@@ -237,7 +238,7 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
     for metric in METRICS:
         for name, m in models.items():
             s = m[metric]
-            cells = [_fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
+            cells = [fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
             label = f"{METRICS[metric].label} (`{metric}`)"
             lines.append(f"| {label} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
     rank = summary["ranking"]
@@ -251,7 +252,7 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
         "| ---: | --- | ---: | ---: | --- |",
     ]
     for i, r in enumerate(rank["models"], 1):
-        lines.append(f"| {i} | {r['model']} | {r['n']} | {_fmt(r['median'])} | {_ci(r['median_ci95'])} |")
+        lines.append(f"| {i} | {r['model']} | {r['n']} | {fmt(r['median'])} | {_ci(r['median_ci95'])} |")
     if len(summary["comparisons"]) > 1:
         lines += [
             "",
@@ -264,8 +265,8 @@ def markdown(summary: dict, summaries: dict[str, str], figures: list[str], comma
         ]
         for c in summary["comparisons"]:
             lines.append(
-                f"| {c['a']} | {c['b']} | {c['pairs']} | {_fmt(c['median_diff'])} | {_ci(c['diff_ci95'])} | "
-                f"{_fmt(c['prob_a_better'], 2)} | {_fmt(c['p_value'], 2)} | {_fmt(c['p_holm'], 2)} |"
+                f"| {c['a']} | {c['b']} | {c['pairs']} | {fmt(c['median_diff'])} | {_ci(c['diff_ci95'])} | "
+                f"{fmt(c['prob_a_better'], 2)} | {fmt(c['p_value'], 2)} | {fmt(c['p_holm'], 2)} |"
             )
     cmp = summary["comparison"]
     if cmp:
