@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnjax.core.config import Config, ConfigError
-from rnnjax.study import folders, metrics, plots, report, stats
+from rnnjax.study import folders, metrics, plots, report
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Grid, Study
 from rnnjax.study.results import Result, Timing
 
@@ -147,46 +147,6 @@ def sweep_rows(results: dict[str, list[Result]], grid: Grid) -> list[dict]:
     return rows
 
 
-def point_summary(run: Result, point: dict) -> dict:
-    """Per sweep metric: describe() over the seeds that did not diverge, and a bootstrap 95%
-    CI of the median; diverged seeds are counted, never averaged."""
-    out = point | {
-        "seeds": run.cfg.seeds,
-        "params": run.n_params,
-        "diverged": int(run.diverged.sum()),
-        "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
-    }
-    for metric in metrics.SWEEP_METRICS:
-        kept = stats.finite(run.masked(metrics.METRICS[metric].fn(run)))
-        out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
-    return out
-
-
-def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) -> dict:
-    models = {}
-    for name, runs in results.items():
-        points = [point_summary(run, point) for run, point in zip(runs, grid.points, strict=True)]
-        scored = [p for p in points if p["forecast_rmse"]["median"] is not None]
-        best = min(scored, key=lambda p: p["forecast_rmse"]["median"]) if scored else None
-        cfg, t = runs[0].cfg, runs[0].timing
-        run_epochs = len(runs) * cfg.seeds * cfg.epochs
-        models[name] = {
-            "cell": cfg.cell,
-            "points": points,
-            "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
-            "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
-        }
-    return {
-        "swept": list(grid.swept),
-        "grid": grid.points,
-        "seeds": next(iter(results.values()))[0].cfg.seeds,
-        "processes": processes,
-        "statistics": "median over the seeds that did not diverge, percentile bootstrap 95% CI "
-        f"({stats.RESAMPLES} resamples); diverged seeds are counted per point",
-        "models": models,
-    }
-
-
 def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
     """metrics.csv, history.npz [points, seeds, epochs], forecasts.npz [points, seeds,
     horizon], params.npz, summary.json, the figure, then config.json; returns the summary."""
@@ -201,7 +161,7 @@ def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: 
     folders.write_npz(out / "history.npz", **histories)
     folders.write_npz(out / "forecasts.npz", **forecasts)
     write_params(out, results)
-    summary = sweep_summary(results, grid, rec.get("processes", 1))
+    summary = report.sweep_summary(results, grid, rec.get("processes", 1))
     folders.write_json(out / "summary.json", summary)
     plots.sweep_figure(summary, out)
     finish_record(out, rec, results, wall_s)

@@ -1,10 +1,12 @@
 """summary.json and report.md of a run, every number computed from the run's Results
-(the same values as metrics.csv), and verdicts on the seed notebook's three claims."""
+(the same values as metrics.csv), and verdicts on the seed notebook's three claims; a
+sweep's summary.json, per grid point."""
 
 import numpy as np
 
 from rnnjax.study import stats
-from rnnjax.study.metrics import METRICS, amplitude_ratio, epochs_to_reach, forecast_rmse
+from rnnjax.study.grid import Grid
+from rnnjax.study.metrics import METRICS, SWEEP_METRICS, amplitude_ratio, epochs_to_reach, forecast_rmse
 from rnnjax.study.results import Result
 
 ALPHA = 0.05  # significance level of the verdicts
@@ -189,6 +191,46 @@ def _series(cfg) -> dict:
     from rnnjax.core.series import describe, normalization
 
     return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.n_points}
+
+
+def point_summary(run: Result, point: dict) -> dict:
+    """Per sweep metric: describe() over the seeds that did not diverge, and a bootstrap 95%
+    CI of the median; diverged seeds are counted, never averaged."""
+    out = point | {
+        "seeds": run.cfg.seeds,
+        "params": run.n_params,
+        "diverged": int(run.diverged.sum()),
+        "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
+    }
+    for metric in SWEEP_METRICS:
+        kept = stats.finite(run.masked(METRICS[metric].fn(run)))
+        out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
+    return out
+
+
+def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) -> dict:
+    models = {}
+    for name, runs in results.items():
+        points = [point_summary(run, point) for run, point in zip(runs, grid.points, strict=True)]
+        scored = [p for p in points if p["forecast_rmse"]["median"] is not None]
+        best = min(scored, key=lambda p: p["forecast_rmse"]["median"]) if scored else None
+        cfg, t = runs[0].cfg, runs[0].timing
+        run_epochs = len(runs) * cfg.seeds * cfg.epochs
+        models[name] = {
+            "cell": cfg.cell,
+            "points": points,
+            "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
+            "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
+        }
+    return {
+        "swept": list(grid.swept),
+        "grid": grid.points,
+        "seeds": next(iter(results.values()))[0].cfg.seeds,
+        "processes": processes,
+        "statistics": "median over the seeds that did not diverge, percentile bootstrap 95% CI "
+        f"({stats.RESAMPLES} resamples); diverged seeds are counted per point",
+        "models": models,
+    }
 
 
 def markdown(summary: dict, summaries: dict[str, str], figures: list[str], command: str, environment: dict) -> str:
