@@ -116,9 +116,11 @@ def write_params(out: Path, results: dict[str, list[Result]]) -> None:
     folders.write_npz(out / "params.npz", **flatten_dict(params, sep="/"))
 
 
-def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
+def write_experiment(
+    out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float, claims: report.Claims | None = None
+) -> dict:
     """metrics.csv, history.npz, forecasts.npz, params.npz, figures, summary.json,
-    report.md, then config.json; returns the summary."""
+    report.md (with the verdicts on `claims`, if given), then config.json; returns the summary."""
     from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
 
     runs = {name: points[0] for name, points in results.items()}
@@ -130,10 +132,11 @@ def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wal
     folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
     write_params(out, results)
     figures = [p.name for p in plots.all_figures(runs, out) if p.suffix == ".png"]
-    summary = report.summarize(runs)
+    summary = report.summarize(runs, claims)
     folders.write_json(out / "summary.json", summary)
     summaries = {name: keras_summary(r.cfg, name) for name, r in runs.items()}
-    text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"])
+    title = None if claims is None else claims.title
+    text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"], title)
     folders.write_text(out / "report.md", text)
     finish_record(out, rec, results, wall_s)
     return summary
