@@ -13,7 +13,7 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 
 # isort: split
 from rnnjax.scaling import runtime
-from rnnjax.study import cli, folders, outputs
+from rnnjax.study import cli, folders, notebook, outputs
 from rnnjax.study.grid import Study, make_grid
 
 SCRIPT = "experiments/gru_vs_lstm.py"
@@ -69,7 +69,7 @@ def main(argv=None):
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     results = cli.run_study(study, out, chunk, None, SCRIPT, summaries=True)
     with cli.writing_outputs(SCRIPT, out):
-        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start)
+        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, notebook.CLAIMS)
     for name, m in summary["models"].items():
         print(
             f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, outputs
+from rnnjax.study.report import fmt  # noqa: F401 (cli.fmt: the scripts print statistics as the report does)
 
 EXIT_USAGE = 2
 
@@ -351,8 +352,3 @@ def _note_interpreted_kernels(study) -> None:
             "for checking them (several times slower than --kernel xla; same numbers)",
             file=sys.stderr,
         )
-
-
-def fmt(x, digits: int = 3) -> str:
-    """A statistic for the console: 'n/a' where there is none (every seed diverged)."""
-    return "n/a" if x is None else f"{x:.{digits}g}"

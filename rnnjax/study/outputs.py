@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnjax.core.config import Config, ConfigError
-from rnnjax.study import folders, metrics, plots, report, stats
+from rnnjax.study import folders, metrics, plots, report
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Grid, Study
 from rnnjax.study.results import Result, Timing
 
@@ -108,35 +108,19 @@ def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s
     folders.write_json(out / "config.json", rec | {"wall_s": {"total": wall_s} | timing, "finished": True})
 
 
-def _flat(tree, prefix: str) -> dict:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
-    return {prefix: np.asarray(tree)}
-
-
-def _nest(flat: dict) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return tree
-
-
 def write_params(out: Path, results: dict[str, list[Result]]) -> None:
     """params.npz: `<model>/<grid point>/<layer>/<name>`, each [seeds, ...]."""
-    arrays = {}
-    for name, points in results.items():
-        for g, r in enumerate(points):
-            arrays |= _flat(r.params, f"{name}/{g}")
-    folders.write_npz(out / "params.npz", **arrays)
+    from flax.traverse_util import flatten_dict  # JAX is loaded by now: it trained the runs
+
+    params = {name: {str(g): r.params for g, r in enumerate(points)} for name, points in results.items()}
+    folders.write_npz(out / "params.npz", **flatten_dict(params, sep="/"))
 
 
-def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
+def write_experiment(
+    out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float, claims: report.Claims | None = None
+) -> dict:
     """metrics.csv, history.npz, forecasts.npz, params.npz, figures, summary.json,
-    report.md, then config.json; returns the summary."""
+    report.md (with the verdicts on `claims`, if given), then config.json; returns the summary."""
     from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
 
     runs = {name: points[0] for name, points in results.items()}
@@ -148,10 +132,11 @@ def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wal
     folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
     write_params(out, results)
     figures = [p.name for p in plots.all_figures(runs, out) if p.suffix == ".png"]
-    summary = report.summarize(runs)
+    summary = report.summarize(runs, claims)
     folders.write_json(out / "summary.json", summary)
     summaries = {name: keras_summary(r.cfg, name) for name, r in runs.items()}
-    text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"])
+    title = None if claims is None else claims.title
+    text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"], title)
     folders.write_text(out / "report.md", text)
     finish_record(out, rec, results, wall_s)
     return summary
@@ -163,46 +148,6 @@ def sweep_rows(results: dict[str, list[Result]], grid: Grid) -> list[dict]:
         for point, run in zip(grid.points, points, strict=True):
             rows += [{"model": name} | point | row for row in metrics.metric_rows({name: run})]
     return rows
-
-
-def point_summary(run: Result, point: dict) -> dict:
-    """Per sweep metric: describe() over the seeds that did not diverge, and a bootstrap 95%
-    CI of the median; diverged seeds are counted, never averaged."""
-    out = point | {
-        "seeds": run.cfg.seeds,
-        "params": run.n_params,
-        "diverged": int(run.diverged.sum()),
-        "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
-    }
-    for metric in metrics.SWEEP_METRICS:
-        kept = stats.finite(np.where(run.diverged, np.nan, metrics.METRICS[metric].fn(run)))
-        out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
-    return out
-
-
-def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) -> dict:
-    models = {}
-    for name, runs in results.items():
-        points = [point_summary(run, point) for run, point in zip(runs, grid.points, strict=True)]
-        scored = [p for p in points if p["forecast_rmse"]["median"] is not None]
-        best = min(scored, key=lambda p: p["forecast_rmse"]["median"]) if scored else None
-        cfg, t = runs[0].cfg, runs[0].timing
-        run_epochs = len(runs) * cfg.seeds * cfg.epochs
-        models[name] = {
-            "cell": cfg.cell,
-            "points": points,
-            "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
-            "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
-        }
-    return {
-        "swept": list(grid.swept),
-        "grid": grid.points,
-        "seeds": next(iter(results.values()))[0].cfg.seeds,
-        "processes": processes,
-        "statistics": "median over the seeds that did not diverge, percentile bootstrap 95% CI "
-        f"({stats.RESAMPLES} resamples); diverged seeds are counted per point",
-        "models": models,
-    }
 
 
 def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
@@ -219,7 +164,7 @@ def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: 
     folders.write_npz(out / "history.npz", **histories)
     folders.write_npz(out / "forecasts.npz", **forecasts)
     write_params(out, results)
-    summary = sweep_summary(results, grid, rec.get("processes", 1))
+    summary = report.sweep_summary(results, grid, rec.get("processes", 1))
     folders.write_json(out / "summary.json", summary)
     plots.sweep_figure(summary, out)
     finish_record(out, rec, results, wall_s)
@@ -241,6 +186,8 @@ class RunFolder(NamedTuple):
 def load_run(folder: str | Path) -> RunFolder:
     """Every model of a finished experiment or sweep folder, with its trained parameters,
     histories, forecasts and divergence, as plain NumPy."""
+    from flax.traverse_util import unflatten_dict
+
     from rnnjax.core import data as data_lib
     from rnnjax.core.train import History
 
@@ -254,7 +201,8 @@ def load_run(folder: str | Path) -> RunFolder:
     for name in ("history.npz", "forecasts.npz", "params.npz"):
         with np.load(out / name) as f:
             arrays[name] = {key: f[key] for key in f.files}
-    history, forecasts, flat_params = arrays["history.npz"], arrays["forecasts.npz"], arrays["params.npz"]
+    history, forecasts = arrays["history.npz"], arrays["forecasts.npz"]
+    params = unflatten_dict(arrays["params.npz"], sep="/")  # {model: {grid point: {layer: ...}}}
     rows = folders.read_csv(out / "metrics.csv")
     results = {}
     for name in study.configs:
@@ -268,9 +216,9 @@ def load_run(folder: str | Path) -> RunFolder:
                 return a[g] if sweep else a
 
             hist = History(*(pick(history[f"{name}_{field}"]) for field in History._fields))
-            mine = {k.split("/", 2)[2]: v for k, v in flat_params.items() if k.startswith(f"{name}/{g}/")}
+            mine = params.get(name, {}).get(str(g), {})
             context, truth = data_lib.forecast_truth(cfg)
-            points.append(Result(cfg, _nest(mine), hist, diverged[g], pick(forecasts[name]), context, truth, timing))
+            points.append(Result(cfg, mine, hist, diverged[g], pick(forecasts[name]), context, truth, timing))
         results[name] = points
     return RunFolder(rec["kind"], study, results)
 

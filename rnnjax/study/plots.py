@@ -49,10 +49,6 @@ def finish(fig, ax, out: Path, name: str, legend=None, grid=None) -> list[Path]:
     return save(fig, out, name)
 
 
-def _kept(run: Result, a: np.ndarray) -> np.ndarray:
-    return a[~run.diverged]
-
-
 def _label(name: str, run: Result) -> str:
     n_div = int(run.diverged.sum())
     return f"{name} ({run.cfg.seeds - n_div} seeds" + (f", {n_div} diverged left out)" if n_div else ")")
@@ -128,8 +124,8 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         ax, color = ax_of[name], COLORS[i % len(COLORS)]
         epochs = np.arange(1, run.cfg.epochs + 1)
         label = _label(name, run)
-        _band(ax, epochs, _kept(run, run.loss), 25, 75, color, f"{label} train", "IQR over seeds")
-        _band(ax, epochs, _kept(run, run.val_loss), 25, 75, color, f"{label} val", "IQR over seeds", ls="--")
+        _band(ax, epochs, run.masked(run.loss, drop=True), 25, 75, color, f"{label} train", "IQR over seeds")
+        _band(ax, epochs, run.masked(run.val_loss, drop=True), 25, 75, color, f"{label} val", "IQR over seeds", ls="--")
     title = "Loss: median over seeds, band = 25-75%"
     legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
     scaled = " of the standardized series" if normalization(next(iter(runs.values())).cfg) == "standard" else ""
@@ -147,7 +143,7 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
     for i, (name, run) in enumerate(runs.items()):
         ax, color = ax_of[name], COLORS[i % len(COLORS)]
-        kept = _kept(run, run.forecast)
+        kept = run.masked(run.forecast, drop=True)
         for row in kept[:FAINT_SEEDS]:
             ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
         ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
@@ -160,7 +156,7 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
 def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     fig, ax_of, axes = panels(list(runs), size=(8, 4))
     for i, (name, run) in enumerate(runs.items()):
-        err = np.abs(_kept(run, run.forecast) - run.truth)
+        err = np.abs(run.masked(run.forecast, drop=True) - run.truth)
         steps = np.arange(1, run.cfg.horizon + 1)
         _band(ax_of[name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds")
     title = "Forecast error against horizon: median over seeds, band = 25-75%"
@@ -171,7 +167,7 @@ def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     rng = np.random.default_rng(0)
     names = list(runs)
-    values = [_kept(run, forecast_rmse(run)) for run in runs.values()]
+    values = [run.masked(forecast_rmse(run), drop=True) for run in runs.values()]
     ax.boxplot(values, tick_labels=names, showfliers=False, widths=0.5)
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         jitter = rng.uniform(-0.12, 0.12, len(v))

@@ -57,8 +57,18 @@ class Result(NamedTuple):
         finite = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in arrays])
         return (self.diverged_epoch > 0) | ~finite
 
+    def masked(self, values: np.ndarray, drop: bool = False) -> np.ndarray:
+        """Per-seed `values` [seeds, ...] without the diverged seeds: their entries NaN, so that
+        statistics leave them out (and count them) while seeds stay paired by index; with
+        `drop`, their rows removed, for figures that draw the seeds that are left."""
+        if drop:
+            return values[~self.diverged]
+        return np.where(self.diverged.reshape(-1, *[1] * (np.ndim(values) - 1)), np.nan, values)
+
 
 def _leaves(tree) -> list:
+    """The arrays of nested dicts; written here, not with flax.traverse_util as outputs.py
+    does, because analysis code must not import JAX."""
     if isinstance(tree, dict):
         return [leaf for value in tree.values() for leaf in _leaves(value)]
     return [tree]

@@ -5,7 +5,7 @@ import pytest
 
 from rnnjax.core.config import Config
 from rnnjax.core.train import History
-from rnnjax.study import report
+from rnnjax.study import notebook, report
 from rnnjax.study.metrics import forecast_rmse, metric_rows
 from rnnjax.study.results import Result, Timing
 
@@ -51,7 +51,7 @@ def claims_for(gru_offsets, lstm_offsets, gru_scale=1.0, lstm_scale=1.0, gru_amp
         "gru": planted("gru", n, gru_offsets, gru_scale, params=5201, amplitude=gru_amp),
         "lstm": planted("lstm", n, lstm_offsets, lstm_scale, params=6761, amplitude=lstm_amp),
     }
-    oscillation, learning, parameters = report.claims(runs)
+    oscillation, learning, parameters = report.claims(runs, notebook.CLAIMS)
     return {"oscillation": oscillation, "learning": learning, "parameters": parameters}
 
 
@@ -85,7 +85,7 @@ def test_slower_learning_lstm_is_detected():
 
 def test_claims_need_both_cells():
     runs = {"gru": planted("gru", 3, [0.1, 0.2, 0.3]), "rnn": planted("rnn", 3, [0.1, 0.2, 0.3])}
-    summary = report.summarize(runs)
+    summary = report.summarize(runs, notebook.CLAIMS)
     assert summary["claims"] == [] and summary["comparison"]["a"] == "gru"
 
 
@@ -109,8 +109,8 @@ def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds
     results = {"gru": [full_run("gru", diverge)], "lstm": [full_run("lstm", [])]}
     study = grid.Study({name: points[0].cfg for name, points in results.items()}, grid.make_grid(Config()))
     rec = outputs.record("experiment", study, "test")
-    summary = outputs.write_experiment(tmp_path, rec, results, 1.0)
-    assert summary["models"]["gru"]["diverged"] == len(diverge)
+    summary = outputs.write_experiment(tmp_path, rec, results, 1.0, claims=notebook.CLAIMS)
+    assert summary["models"]["gru"]["diverged"] == len(diverge) and len(summary["claims"]) == 3
     assert all(c["verdict"].count("undecided") >= 1 for c in summary["claims"][:2])
     assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "forecast.png").stat().st_size > 0
 
@@ -144,3 +144,36 @@ def test_every_pair_is_compared_and_models_are_ranked():
     )
     assert "## Ranking by median forecast RMSE" in text and "## Every pair on forecast_rmse" in text
     assert "| 1 | lstm | 8 |" in text
+
+
+ENVIRONMENT = {"backend": "cpu", "devices": ["cpu"], "versions": {"jax": "x", "flax": "y"}}
+
+
+def test_without_claims_the_headline_is_the_two_best_models():
+    offsets = {"gru": 0.3, "lstm": 0.1, "rnn": 0.2}  # listed worst first
+    runs = {cell: planted(cell, 8, np.linspace(0, 0.05, 8) + off) for cell, off in offsets.items()}
+    summary = report.summarize(runs)
+    cmp = summary["comparison"]
+    assert summary["claims"] == [] and (cmp["a"], cmp["b"]) == ("lstm", "rnn") and "two best" in cmp["chosen"]
+    text = report.markdown(summary, {}, [], "cmd", ENVIRONMENT)
+    assert "## lstm vs rnn on forecast_rmse" in text and "| claim |" not in text
+    paired = report.summarize(runs, notebook.CLAIMS)["comparison"]  # the pair the claims compare
+    assert (paired["a"], paired["b"]) == ("gru", "lstm") and paired["chosen"] == "the two models the claims compare"
+
+
+def test_a_claim_is_rendered_from_its_fields():
+    runs = {"gru": planted("gru", 8, np.linspace(0.3, 0.4, 8)), "lstm": planted("lstm", 8, np.linspace(0.1, 0.2, 8))}
+
+    def judge(runs):
+        errors = [forecast_rmse(runs[name]) for name in ("lstm", "gru")]
+        words = {"by": "error", "if_a_worse": "supported", "if_a_better": "contradicted"}
+        medians = [report.median(v) for v in errors]
+        cmp = report.paired("lstm", "gru", *errors, quantity="error", medians=medians, a_better="LSTM wins", **words)
+        return [{"claim": "The LSTM is worse.", "comparisons": [cmp], "facts": ["planted"], "n": 8}]
+
+    (claim,) = report.claims(runs, report.Claims("My claims", ("lstm", "gru"), judge))
+    assert claim["verdict"] == "by error: contradicted"
+    assert claim["evidence"].startswith("error: median lstm 0.15 vs gru 0.35; median paired difference -0.2 (95% CI")
+    assert "P(LSTM wins) = 1, Wilcoxon signed-rank" in claim["evidence"] and claim["evidence"].endswith(". planted")
+    assert list(claim) == ["claim", "verdict", "evidence", "n", "comparisons"]
+    assert claim["comparisons"][0]["p_value"] < report.ALPHA
