@@ -84,7 +84,7 @@ def main(argv=None):
 def plot(rows, out):
     from rnnjax.study import plots  # matplotlib only when needed
 
-    fig, ax = plots.plt.subplots(figsize=(7, 4.5))
+    fig, ax = plots.subplots(figsize=(7, 4.5))
     colors = plots.COLORS
     models = sorted({r["model"] for r in rows})
     for i, model in enumerate(models):

@@ -79,6 +79,22 @@ def finished_run(tmp_path_factory):
     return out
 
 
+def test_reading_and_drawing_keep_the_matplotlib_backend(finished_run, tmp_path):
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+from pathlib import Path
+import rnnjax as rj
+from rnnjax.study import plots
+folder = rj.load_run({str(finished_run)!r})
+print(matplotlib.get_backend())
+plots.loss_figure({{name: points[0] for name, points in folder.results.items()}}, Path({str(tmp_path)!r}))
+print(matplotlib.get_backend())
+"""
+    assert python(code).split() == ["svg", "svg"]
+    assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "loss.svg").stat().st_size > 0
+
+
 def test_a_finished_folder_reads_back_with_its_trained_params(finished_run):
     import rnnjax as rj
 
