@@ -10,14 +10,10 @@ pallas run share their baseline; every row, line and title names the run's kerne
 
 import sys
 
-# isort: off
-import rnnjax  # noqa: F401  before jax: one XLA host device per core on CPU
 import jax
-
-# isort: on
 import numpy as np
 
-from rnnjax.scaling import bench
+from rnnjax.scaling import bench, runtime
 from rnnjax.study import cli, folders
 
 
@@ -32,6 +28,7 @@ _int_list.__name__ = "comma-separated positive integers"
 
 
 def main(argv=None):
+    runtime.use_all_cores()  # one XLA host device per core, before anything computes
     n_local = len(jax.local_devices())
     on_cpu = jax.default_backend() == "cpu"
     parser = cli.Parser(description=__doc__.splitlines()[0])
@@ -87,7 +84,7 @@ def main(argv=None):
 def plot(rows, out):
     from rnnjax.study import plots  # matplotlib only when needed
 
-    fig, ax = plots.plt.subplots(figsize=(7, 4.5))
+    fig, ax = plots.subplots(figsize=(7, 4.5))
     colors = plots.COLORS
     models = sorted({r["model"] for r in rows})
     for i, model in enumerate(models):

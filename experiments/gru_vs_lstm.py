@@ -59,6 +59,7 @@ def new_run(args, argv):
 
 
 def main(argv=None):
+    runtime.use_all_cores()  # one XLA host device per core, before anything computes
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     cli.compile_cache(args.no_compile_cache)

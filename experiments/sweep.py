@@ -22,7 +22,7 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 import jax  # no backend starts until first use, after distributed.initialize
 
 from rnnjax.core.config import ConfigError, knob_help
-from rnnjax.scaling import distributed
+from rnnjax.scaling import distributed, runtime
 from rnnjax.study import cli, folders, outputs
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
 
@@ -111,6 +111,7 @@ def new_study(args) -> Study:
 
 
 def main(argv=None):
+    runtime.use_all_cores()  # one XLA host device per core; starts no backend: jax.distributed still can
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     processes = args.num_processes or distributed.cluster_size()

@@ -10,14 +10,12 @@ The package is three layers: `rnnjax.core` (config, data, cells, model, train, f
 the maths), `rnnjax.study` (the runner, metrics, statistics, report, figures, run folders,
 checkpoints) and `rnnjax.scaling` (host devices, sharding, memory, processes, benchmark).
 The names below load on first use, so that analysis code importing only `rnnjax.study`'s
-NumPy modules does not start JAX.
+NumPy modules does not start JAX. Importing changes nothing global: the first computation
+(`run`, `run_study`, `train`) asks XLA for one host device per core
+(`rnnjax.scaling.runtime.use_all_cores`), whether or not jax came first.
 """
 
 from importlib import import_module
-
-from rnnjax.scaling.runtime import use_all_cores
-
-use_all_cores()  # one XLA host device per core on CPU, whether or not jax came first
 
 _API = {
     "Config": "rnnjax.core.config",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -42,10 +43,10 @@ print("ok")
     assert python(code + checks, cwd=tmp_path).strip().endswith("ok")
 
 
-def test_jax_first_still_uses_every_core():
+@pytest.mark.parametrize("imports", ["import jax\nimport rnnjax as rj\n", "import rnnjax as rj\nimport jax\n"])
+def test_the_first_run_uses_every_core_whatever_the_import_order(imports):
     out = python(
-        "import jax\nimport rnnjax as rj\n"
-        "r = rj.run(rj.Config(seeds=2, epochs=5, hidden=8))\n"
+        imports + "r = rj.run(rj.Config(seeds=2, epochs=5, hidden=8))\n"
         "print(len(jax.devices('cpu')), r.loss.shape, r.forecast.shape, jax.tree.leaves(r.params)[0].shape[0])"
     )
     cores = len(os.sched_getaffinity(0))
@@ -60,13 +61,44 @@ def test_analysis_modules_do_not_import_jax():
     assert out.strip() == "False"
 
 
-def test_a_finished_folder_reads_back_with_its_trained_params(tmp_path):
-    import rnnjax as rj
+@pytest.mark.parametrize("module", ["rnnjax", "rnnjax.study.stats", "rnnjax.study.metrics", "rnnjax.study.results"])
+def test_importing_changes_nothing(module):
+    out = python(
+        f"import os, sys\nflags, before = os.environ.get('XLA_FLAGS'), dict(os.environ)\nimport {module}\n"
+        "print('jax' in sys.modules, os.environ.get('XLA_FLAGS') == flags, dict(os.environ) == before)"
+    )
+    assert out.split() == ["False", "True", "True"]
 
-    out = tmp_path / "run"
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "run"
     script = Path(__file__).resolve().parents[1] / "experiments" / "gru_vs_lstm.py"
     args = ["--seeds", "2", "--epochs", "4", "--hidden", "4", "--models", "gru,rnn", "--out", str(out)]
     subprocess.run([sys.executable, str(script), *args, "--no-compile-cache"], check=True, capture_output=True)
+    return out
+
+
+def test_reading_and_drawing_keep_the_matplotlib_backend(finished_run, tmp_path):
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+from pathlib import Path
+import rnnjax as rj
+from rnnjax.study import plots
+folder = rj.load_run({str(finished_run)!r})
+print(matplotlib.get_backend())
+plots.loss_figure({{name: points[0] for name, points in folder.results.items()}}, Path({str(tmp_path)!r}))
+print(matplotlib.get_backend())
+"""
+    assert python(code).split() == ["svg", "svg"]
+    assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "loss.svg").stat().st_size > 0
+
+
+def test_a_finished_folder_reads_back_with_its_trained_params(finished_run):
+    import rnnjax as rj
+
+    out = finished_run
     folder = rj.load_run(out)
     history, forecasts = np.load(out / "history.npz"), np.load(out / "forecasts.npz")
     for name in ("gru", "rnn"):

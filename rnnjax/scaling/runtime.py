@@ -1,9 +1,11 @@
 """Process-level setup: host devices for every core, the compilation cache, the seed mesh.
 
-`use_all_cores()` runs when rnnjax is imported, before or after jax, as long as JAX has not
-computed anything yet. One XLA CPU computation of this size keeps one core busy, so on CPU
-the seeds axis is sharded over one host device per core. RNNJAX_HOST_DEVICES=N sets the
-count (1 turns sharding off); an XLA_FLAGS that already names a count is left alone.
+Importing rnnjax changes nothing; `use_all_cores()` is called by the scripts' `main` and by
+the Python API's first computation (`run`, `run_study`, `train`), before or after jax is
+imported, as long as JAX has not computed anything yet. One XLA CPU computation of this size
+keeps one core busy, so on CPU the seeds axis is sharded over one host device per core.
+RNNJAX_HOST_DEVICES=N sets the count (1 turns sharding off); an XLA_FLAGS or
+jax_num_cpu_devices that already names a count is left alone.
 """
 
 import os
@@ -55,9 +57,12 @@ def use_all_cores() -> int | None:
     """Ask XLA for one CPU host device per usable core; returns the count set, or None.
 
     Before jax is imported this goes through XLA_FLAGS; after, through the
-    `jax_num_cpu_devices` option, which works until JAX's first computation. Where the CPU
-    backend is already running with fewer devices, a warning says so once, with the fix.
+    `jax_num_cpu_devices` option, which works until JAX's first computation. A count already
+    set either way is left alone, so that calling this again is cheap and changes nothing.
+    Where the CPU backend is already running with fewer devices, a warning says so once, with
+    the fix.
     """
+    global _told_running
     flags = os.environ.get("XLA_FLAGS", "")
     if DEVICE_COUNT_FLAG in flags:
         return None
@@ -72,19 +77,25 @@ def use_all_cores() -> int | None:
         return count
     import jax
 
+    if jax.config.jax_num_cpu_devices >= 0:  # set by an earlier call, or by the user
+        return None
     try:
         jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError:  # the backends have started
         running = len(jax.devices("cpu"))
-        if running < count and jax.default_backend() == "cpu":
+        if running < count and jax.default_backend() == "cpu" and not _told_running:
             warnings.warn(
                 f"rnnjax: JAX was already running on {running} CPU device(s), so rnnjax uses {running} of "
-                f"{count} cores; import rnnjax before the first JAX computation, or set "
-                f"XLA_FLAGS={DEVICE_COUNT_FLAG}={count}",
+                f"{count} cores; call rnnjax.scaling.runtime.use_all_cores() before the first JAX "
+                f"computation, or set XLA_FLAGS={DEVICE_COUNT_FLAG}={count}",
                 stacklevel=2,
             )
+            _told_running = True
         return None
     return count
+
+
+_told_running = False
 
 
 def default_cache_dir() -> Path:

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import platform
+import secrets
 import tempfile
 import time
 from importlib import metadata
@@ -17,10 +18,6 @@ import numpy as np
 
 RUNS_ROOT = Path("runs")
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib")
-
-
-UMASK = os.umask(0o022)
-os.umask(UMASK)
 
 
 class RunDirError(ValueError):
@@ -38,7 +35,7 @@ def claim(folder: Path) -> None:
     folder = Path(folder).resolve()
     if folder in _held:
         return
-    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~UMASK)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # the OS applies the umask, as open() does
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -90,17 +87,19 @@ def make_run_dir(out: str | os.PathLike | None, root: Path = RUNS_ROOT) -> Path:
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
-    """Atomic write: a temporary file in the same folder, flushed, then renamed over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Atomic write: a temporary file in the same folder, flushed, then renamed over `path`.
+    The temporary name is random and created exclusively (no two writers share one), with
+    the mode open() gives: 0o666 less the umask, which the OS applies."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

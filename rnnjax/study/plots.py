@@ -1,15 +1,12 @@
 """Figures of a run: each labels its axes, has a legend, and says what a band means.
 Diverged seeds are left out of every band and median, and the figures say how many."""
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from rnnjax.core import data as data_lib
 from rnnjax.core.series import describe, normalization
@@ -20,25 +17,23 @@ from rnnjax.study.results import Result
 
 FORMATS = ("png", "svg")
 FAINT_SEEDS = 5
-COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per model
+COLORS = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per model
+
+
+def subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kw):
+    """(figure, axes) as `pyplot.subplots` gives them, without pyplot: a Figure tied to no
+    backend, so that drawing one leaves the process's matplotlib backend alone."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def save(fig, out: Path, name: str) -> list[Path]:
-    """Write the figure as PNG and SVG (atomically: temporary name, then rename)."""
+    """Write the figure as PNG and SVG, each atomically (`folders.write_bytes`)."""
     paths = []
     for fmt in FORMATS:
-        path = out / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".tmp.{fmt}")  # unique: no two writers share it
-        os.fchmod(fd, 0o666 & ~folders.UMASK)  # mkstemp makes 0600; give what open() would
-        os.close(fd)
-        try:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        paths.append(path)
-    plt.close(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
+        paths.append(folders.write_bytes(out / f"{name}.{fmt}", buf.getvalue()))
     return paths
 
 
@@ -67,7 +62,7 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     cfg = next(iter(runs.values())).cfg
     y, seen = data_lib.series(cfg), data_lib.observed(cfg)
     t = np.arange(cfg.length)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = subplots(figsize=(8, 3.5))
     # a window's inputs and targets span window + 1 samples
     train_end, val_start = cfg.n_train + cfg.window, cfg.n_train
     ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
@@ -93,11 +88,11 @@ def panels(names: list[str], size=(8, 4.5)):
     """(figure, {model: axes}, axes in use): one panel for up to OVERLAID models, else small
     multiples, one panel per model, sharing their axes so that panels compare at a glance."""
     if len(names) <= OVERLAID:
-        fig, ax = plt.subplots(figsize=size)
+        fig, ax = subplots(figsize=size)
         return fig, dict.fromkeys(names, ax), [ax]
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), sharex=True, sharey=True, squeeze=False)
+    fig, grid = subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), sharex=True, sharey=True, squeeze=False)
     flat = list(grid.ravel())
     for ax in flat[len(names) :]:
         ax.set_visible(False)
@@ -164,7 +159,7 @@ def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
 
 
 def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = subplots(figsize=(6, 4.5))
     rng = np.random.default_rng(0)
     names = list(runs)
     values = [run.masked(forecast_rmse(run), drop=True) for run in runs.values()]
@@ -187,7 +182,7 @@ def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
 def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]:
     """The seed notebook's two plots, for one seed: its loss curves and its forecast."""
     first = next(iter(runs.values()))
-    fig, (ax_loss, ax_fc) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (ax_loss, ax_fc) = subplots(1, 2, figsize=(12, 4))
     for i, (name, run) in enumerate(runs.items()):  # one colour per model: solid train, dashed val
         epochs, color = np.arange(run.cfg.epochs), COLORS[i % len(COLORS)]
         ax_loss.plot(epochs, run.loss[seed], color=color, label=f"{name}_loss")
@@ -230,7 +225,7 @@ def sweep_figure(summary: dict, out: Path) -> list[Path]:
     x_field = next((f for f in swept if f in VMAPPED), swept[0])  # a vmapped knob if there is one
     others = [f for f in swept if f != x_field]
     metrics = list(SWEEP_METRICS)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+    fig, axes = subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         line = 0
         for name, model in summary["models"].items():

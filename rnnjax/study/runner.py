@@ -23,7 +23,7 @@ from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
 from rnnjax.core.train import History, Progress, Runs
-from rnnjax.scaling import distributed, memory
+from rnnjax.scaling import distributed, memory, runtime
 from rnnjax.study import checkpoint, folders
 from rnnjax.study.grid import Study, grid_runs, shape_groups, single
 from rnnjax.study.results import Result, Timing
@@ -259,6 +259,7 @@ def run_study(
 ) -> dict[str, list[Result]]:
     """Train, checkpoint (in `folder`, if given; resuming from what is there), forecast and
     gather every model of `study`: {model: [Result per grid point]}."""
+    runtime.use_all_cores()  # before the first computation: one host device per core
     first = next(iter(study.configs.values()))
     chunk = default_chunk(first.epochs) if chunk is None else min(chunk, first.epochs)
     devices = jax.local_devices() if devices is None else devices

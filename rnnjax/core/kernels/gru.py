@@ -7,8 +7,6 @@ with c = b_1 the recurrent bias. Arrays are in the kernels' layout (layout.py): 
 U [3, Hp, Hp], c [3, 1, Hp], h [T, Bp, Hp].
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -79,9 +77,10 @@ def _backward_kernel(xw_ref, u_ref, c_ref, h_ref, dh_ref, dxw_ref, du_ref, dc_re
 
 
 def _forward(xw, u, c, interpret: bool):
+    """(h,): all the backward needs (it recomputes the gates)."""
     steps, _, batch, hidden = xw.shape
     h_spec = layout.batch_tiled_spec((steps, batch, hidden), 1)
-    return layout.call(
+    h = layout.call(
         _forward_kernel,
         jax.ShapeDtypeStruct((steps, batch, hidden), jnp.float32),
         [layout.batch_tiled_spec(xw.shape, 2), layout.shared_spec(u.shape), layout.shared_spec(c.shape)],
@@ -91,6 +90,7 @@ def _forward(xw, u, c, interpret: bool):
         num_warps=4,
         name="gru_forward",
     )(xw, u, c)
+    return (h,)
 
 
 def _backward(xw, u, c, h, dh, interpret: bool):
@@ -114,19 +114,4 @@ def _backward(xw, u, c, h, dh, interpret: bool):
     return dxw, du.sum(0), dc.sum(0)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def recurrence(xw_TxGxBxH, u_GxHxH, c_Gx1xH, interpret: bool):
-    """h [T, Bp, Hp] from a zero state, in the kernels' layout."""
-    return _forward(xw_TxGxBxH, u_GxHxH, c_Gx1xH, interpret)
-
-
-def _recurrence_fwd(xw, u, c, interpret):
-    h = _forward(xw, u, c, interpret)
-    return h, (xw, u, c, h)
-
-
-def _recurrence_bwd(interpret, residuals, dh):
-    return _backward(*residuals, dh, interpret)
-
-
-recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+recurrence = layout.fused_recurrence(_forward, _backward, arrays=3)  # (xw, u, c, interpret) -> h

@@ -1,5 +1,5 @@
 """Between the cells' Keras layout and the kernels' padded, time-major, gate-split layout,
-and what every kernel shares: block specs, the pallas_call, transposed dots.
+and what every kernel shares: block specs, the pallas_call, transposed dots, the custom VJP.
 
 Triton wants power-of-two blocks and dots of at least 16 a side, so batch and hidden are
 zero-padded: B -> Bp, H -> Hp, each gate block padded on its own ([.., G*H] -> [.., G, Hp]).
@@ -9,6 +9,7 @@ are 0, so GRU: h' = σ(0) h + (1 − σ(0)) tanh(0) = 0.5 h = 0; LSTM: c' = σ(0
 cotangents are 0 (they are sliced away), so they add nothing to any gradient.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -111,3 +112,27 @@ def call(kernel, out_shape, in_specs, out_specs, batch_padded: int, *, interpret
         compiler_params=plt.CompilerParams(num_warps=num_warps),
         name=name,
     )
+
+
+def fused_recurrence(forward, backward, arrays: int):
+    """`recurrence(*arrays, interpret) -> h` [T, Bp, Hp] from a zero state, in the kernels'
+    layout: a cell's forward kernel, differentiable through its backward kernel.
+
+    `forward(*arrays, interpret)` returns the sequences the backward needs, h first (the
+    GRU's h; the LSTM's h and c); `backward(*arrays, *sequences, dh, interpret)` returns the
+    gradients of the `arrays` inputs (xw and the weights).
+    """
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(arrays,))
+    def recurrence(*args):
+        return forward(*args)[0]
+
+    def recurrence_fwd(*args):
+        sequences = forward(*args)
+        return sequences[0], (*args[:arrays], *sequences)
+
+    def recurrence_bwd(interpret, residuals, dh):
+        return backward(*residuals, dh, interpret)
+
+    recurrence.defvjp(recurrence_fwd, recurrence_bwd)
+    return recurrence

@@ -6,8 +6,6 @@ Per step t, from (c, h) = (c_{t-1}, h_{t-1}) and the input projection xw_t = x_t
 Arrays are in the kernels' layout (layout.py): xw [T, 4, Bp, Hp], U [4, Hp, Hp], h and c [T, Bp, Hp].
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -80,6 +78,7 @@ def _backward_kernel(xw_ref, u_ref, h_ref, c_ref, dh_ref, dxw_ref, du_ref):
 
 
 def _forward(xw, u, interpret: bool):
+    """(h, c): the backward recomputes the gates, but not c (see _backward_kernel)."""
     steps, _, batch, hidden = xw.shape
     h_spec = layout.batch_tiled_spec((steps, batch, hidden), 1)
     h_shape = jax.ShapeDtypeStruct((steps, batch, hidden), jnp.float32)
@@ -112,19 +111,4 @@ def _backward(xw, u, h, c, dh, interpret: bool):
     return dxw, du.sum(0)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def recurrence(xw_TxGxBxH, u_GxHxH, interpret: bool):
-    """h [T, Bp, Hp] from a zero state, in the kernels' layout."""
-    return _forward(xw_TxGxBxH, u_GxHxH, interpret)[0]
-
-
-def _recurrence_fwd(xw, u, interpret):
-    h, c = _forward(xw, u, interpret)
-    return h, (xw, u, h, c)
-
-
-def _recurrence_bwd(interpret, residuals, dh):
-    return _backward(*residuals, dh, interpret)
-
-
-recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+recurrence = layout.fused_recurrence(_forward, _backward, arrays=2)  # (xw, u, interpret) -> h
