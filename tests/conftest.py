@@ -1,9 +1,34 @@
 import os
+import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from rnnjax.scaling import runtime
 
 runtime.use_all_cores()  # before any test computes: one XLA host device per core (at least 2 here)
 
-# tests import the shared NumPy reference as a plain module
+# tests import the shared NumPy reference and the scripts' loader as plain modules
 sys.path.insert(0, os.path.dirname(__file__))
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "gru_vs_lstm.py"
+# the one finished main-experiment folder every test that only reads one shares; long enough
+# (60 epochs in chunks of 5) that test_resume.py can kill the same command part way through
+FINISHED_ARGS = ["--seeds", "2", "--epochs", "60", "--chunk", "5", "--hidden", "8", "--no-compile-cache"]
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished `gru_vs_lstm.py` run folder (gru, lstm), made once by the script in a real process."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENT), *FINISHED_ARGS, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Total params: 5,201" not in proc.stdout and "run folder:" in proc.stdout  # hidden 8, not 40
+    return out

@@ -1,7 +1,6 @@
 """Every bad input: exit status 2, one line naming the value and what is allowed, no traceback,
 before anything trains."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,18 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("gru_vs_lstm", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GRU_VS_LSTM = load_script()
+GRU_VS_LSTM = scripts.load("gru_vs_lstm")
 
 
 @pytest.fixture
@@ -176,6 +169,7 @@ BAD = [
 @pytest.mark.parametrize("args, named", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_exits_2_with_one_line(args, named, folders, capsys, monkeypatch):
     monkeypatch.setattr(GRU_VS_LSTM.cli, "run_study", lambda *a, **k: pytest.fail("bad input reached training"))
+    monkeypatch.setattr(GRU_VS_LSTM.cli, "compile_cache", lambda off: None)  # no persistent cache for this worker
     argv = [a.replace("{tmp}", str(folders)) for a in args]
     with pytest.raises(SystemExit) as stop:
         GRU_VS_LSTM.main(argv)

@@ -8,25 +8,18 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+import scripts
 
 from rnnjax.study import stats
 from rnnjax.study.outputs import load_metrics
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
-SEEDS, EPOCHS = 2, 6
+SEEDS, EPOCHS = 2, 60  # conftest.FINISHED_ARGS
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    args = ["--seeds", str(SEEDS), "--epochs", str(EPOCHS), "--chunk", "4", "--hidden", "8", "--out", str(out)]
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Total params: 5,201" not in proc.stdout  # hidden 8, not the seed's 40
-    assert "run folder:" in proc.stdout
-    return out
+@pytest.fixture
+def run_dir(finished_run):
+    return finished_run
 
 
 def test_every_output_file_exists_and_parses(run_dir):
@@ -109,21 +102,15 @@ def test_a_non_empty_out_is_refused(run_dir):
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
-def test_five_cells_compared_every_way(tmp_path):
-    out = tmp_path / "five"
-    models = "gru,lstm,mingru,minlstm,lru"
-    args = ["--models", models, "--seeds", "4", "--epochs", "30", "--hidden", "8", "--out", str(out)]
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--no-compile-cache"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_more_than_two_cells_compared_every_way(tmp_path):
+    """Every pair, Holm-adjusted, the ranking and the small multiples: three cells show it."""
+    out = tmp_path / "three"
+    models = "gru,lstm,mingru"
+    args = ["--models", models, "--seeds", "4", "--epochs", "10", "--hidden", "8", "--horizon", "40", "--out", str(out)]
+    scripts.load("gru_vs_lstm").main([*args, "--no-compile-cache"])  # in this process: its programs are shared
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["models"]) == models.split(",")
-    assert len(summary["comparisons"]) == 10 and all("p_holm" in c for c in summary["comparisons"])
+    assert len(summary["comparisons"]) == 3 and all("p_holm" in c for c in summary["comparisons"])
     assert sorted(r["model"] for r in summary["ranking"]["models"]) == sorted(models.split(","))
     assert len(summary["claims"]) == 3  # gru and lstm are among them
     forecasts = np.load(out / "forecasts.npz")

@@ -1,7 +1,6 @@
 """Run folders nobody can corrupt: one writer per folder, all-diverged runs, Ctrl-C while the
 outputs are written, a missing peer. (Bad values, foreign or damaged folders: test_cli.py.)"""
 
-import importlib.util
 import json
 import os
 import socket
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import scripts
 
 from rnnjax.study import folders
 
@@ -79,21 +79,18 @@ def test_two_runs_given_the_same_new_folder_at_once(tmp_path):
     assert record["finished"] and not list(out.glob(".*.tmp*"))
 
 
-def test_a_run_whose_every_seed_diverged_is_a_result(tmp_path):
+def test_a_run_whose_every_seed_diverged_is_a_result(tmp_path, capsys):
     out = tmp_path / "wild"
-    proc = script(EXPERIMENT, *TINY, "--lr", "50", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "2 seeds (2 diverged)" in proc.stdout and "forecast RMSE n/a" in proc.stdout
-    sweep = script(SWEEP, *TINY, "--lr", "50,100", "--out", str(tmp_path / "wild_sweep"))
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    scripts.load("gru_vs_lstm").main([*TINY, "--lr", "50", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert "2 seeds (2 diverged)" in stdout and "forecast RMSE n/a" in stdout
+    scripts.load("sweep").main([*TINY, "--lr", "50,100", "--out", str(tmp_path / "wild_sweep")])
     assert (tmp_path / "wild_sweep" / "sweep.png").stat().st_size > 0
-    assert "forecast RMSE median n/a, 2/2 diverged" in sweep.stdout
+    assert "forecast RMSE median n/a, 2/2 diverged" in capsys.readouterr().out
 
 
 def test_ctrl_c_while_the_outputs_are_written_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("gru_vs_lstm_reliability", EXPERIMENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = scripts.load("gru_vs_lstm")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gru_vs_lstm.py"
-ARGS = ["--seeds", "2", "--epochs", "60", "--chunk", "5", "--hidden", "8", "--no-compile-cache"]
+from conftest import FINISHED_ARGS as ARGS
 
 
 def run(*args, timeout=600):
@@ -20,12 +20,9 @@ def run(*args, timeout=600):
     )
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole") / "run"
-    proc = run(*ARGS, "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    return out
+@pytest.fixture
+def uninterrupted(finished_run):
+    return finished_run
 
 
 def interrupt(out: Path, sig) -> subprocess.Popen:

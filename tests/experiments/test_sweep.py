@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweep.py"
 # every run of this module on one backend, so that its results compare bit for bit (and two
@@ -110,7 +111,9 @@ def _same_outputs(a: Path, b: Path):
             np.testing.assert_array_equal(x[key], y[key], err_msg=f"{name} {key}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+# resume equality is the runner's promise (tests/study/test_runner.py) and Ctrl-C the command
+# line's (tests/experiments/test_resume.py): the sweep script needs one end-to-end check
+@pytest.mark.parametrize("sig", [signal.SIGKILL], ids=["SIGKILL"])
 def test_a_killed_sweep_resumes_bit_identical(one_process, tmp_path, sig):
     out = tmp_path / "killed"
     proc = _interrupt(out, sig)
@@ -227,8 +230,26 @@ BAD = [
 ]
 
 
+SWEEP = scripts.load("sweep")
+
+
 @pytest.mark.parametrize("args, named", BAD)
-def test_bad_input_is_one_line_before_anything_runs(args, named, tmp_path):
+def test_bad_input_is_one_line_before_anything_runs(args, named, tmp_path, capsys, monkeypatch):
+    """In-process, as the experiment's bad inputs (tests/experiments/test_cli.py); the first
+    two also through a real process below."""
+    monkeypatch.setattr(SWEEP.cli, "run_study", lambda *a, **k: pytest.fail("bad input reached training"))
+    monkeypatch.setattr(SWEEP.cli, "compile_cache", lambda off: None)  # no persistent cache for this worker
+    out = tmp_path / "bad"
+    with pytest.raises(SystemExit) as stop:
+        SWEEP.main([*args, "--out", str(out)])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert stop.value.code == 2 and len(lines) == 1 and named in lines[0] and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, named", BAD[:2])
+def test_bad_input_in_a_real_process(args, named, tmp_path):
     out = tmp_path / "bad"
     proc = subprocess.run(
         env=CPU,
