@@ -21,37 +21,17 @@ SCRIPT = "experiments/gru_vs_lstm.py"
 
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help="comma-separated registered cells (default gru,lstm)")
-    parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
-    parser.add_argument("--resume", default=None, help="continue the killed or interrupted run in this folder")
-    parser.add_argument(
-        "--chunk",
-        type=int,
-        default=None,
-        help="epochs per compiled chunk; progress is shown and a checkpoint saved after each "
-        "(default: epochs/20, at most 50)",
-    )
-    parser.add_argument(
-        "--no-compile-cache",
-        action="store_true",
-        help=f"do not use JAX's persistent compilation cache ({runtime.CACHE_ENV})",
-    )
+    cli.add_study_flags(parser, "run")
     cli.add_config_flags(parser, skip=("cell",))
     args = parser.parse_args(argv)
-    if args.chunk is not None and args.chunk < 1:
-        cli.fail(f"error: --chunk {args.chunk} is not allowed: must be an integer >= 1")
+    cli.refuse_below_one(args, "chunk")
     return args
 
 
 def new_run(args, argv):
-    names = ("gru,lstm" if args.models is None else args.models).split(",")
-    if len(set(names)) != len(names):
-        cli.fail(f"error: --models {args.models!r} names a model twice")
-    if len(names) > 1 and not all(names):
-        cli.fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
-    configs = {name: cli.config_from_args(args, cell=name) for name in names}
+    configs = {name: cli.config_from_args(args, cell=name) for name in cli.model_names(args)}
     study = Study(configs, make_grid(next(iter(configs.values()))))
-    cli.check_memory(study)
+    cli.refuse_too_big(study)
     out = cli.new_folder(args.out)
     rec = outputs.record("experiment", study, cli.command(SCRIPT, argv), chunk=args.chunk, processes=1)
     folders.write_json(out / "config.json", rec)
@@ -68,7 +48,7 @@ def main(argv=None):
     start = time.perf_counter()
     study = outputs.study_of(rec)
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
-    results = cli.run_study(study, out, chunk, None, SCRIPT, summaries=True)
+    results = cli.run_with_progress(study, out, chunk, None, SCRIPT, summaries=True)
     with cli.writing_outputs(SCRIPT, out):
         summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, notebook.CLAIMS)
     for name, m in summary["models"].items():

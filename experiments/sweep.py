@@ -50,17 +50,12 @@ _int_list.__name__ = "comma-separated list of distinct integers"
 
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help="comma-separated registered cells (default gru,lstm)")
+    cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
         kind = _int_list if field in SEPARATE else _float_list
         parser.add_argument(f"--{field}", type=kind, default=None, help=f"{what} (default: Config's)")
-    parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
-    parser.add_argument("--resume", default=None, help="continue the killed or interrupted sweep in this folder")
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
-    )
-    parser.add_argument(
-        "--chunk", type=int, default=None, help="epochs per compiled chunk and checkpoint (default: epochs/20, <= 50)"
     )
     parser.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for several processes")
     parser.add_argument("--num-processes", type=int, default=None)
@@ -68,13 +63,9 @@ def parse(argv):
     parser.add_argument(
         "--init-timeout", type=int, default=120, help="seconds to wait for every process to connect (default 120)"
     )
-    parser.add_argument("--no-compile-cache", action="store_true", help="do not use JAX's persistent compilation cache")
     cli.add_config_flags(parser, skip=("cell", *GRID_FLAGS))
     args = parser.parse_args(argv)
-    for flag in ("seed_chunk", "chunk", "init_timeout"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            cli.fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
+    cli.refuse_below_one(args, "seed_chunk", "chunk", "init_timeout")
     if args.init_timeout > 86_400:
         cli.fail(f"error: --init-timeout {args.init_timeout} is not allowed: at most 86400 (a day)")
     check_processes(args)
@@ -98,11 +89,8 @@ def check_processes(args):
 
 def new_study(args) -> Study:
     """Configs and grid, validated before anything compiles."""
-    names = ("gru,lstm" if args.models is None else args.models).split(",")
-    if len(set(names)) != len(names) or not all(names):
-        cli.fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
     first = {f: getattr(args, f)[0] for f in GRID_FLAGS if getattr(args, f) is not None}  # the grid's own values
-    configs = {name: cli.config_from_args(args, cell=name, **first) for name in names}
+    configs = {name: cli.config_from_args(args, cell=name, **first) for name in cli.model_names(args)}
     try:
         grid = make_grid(next(iter(configs.values())), {f: getattr(args, f) for f in GRID_FLAGS})
     except ConfigError as err:
@@ -134,7 +122,7 @@ def main(argv=None):
         study = outputs.study_of(rec)
     else:
         study = new_study(args)
-        cli.check_memory(study, args.seed_chunk, processes)
+        cli.refuse_too_big(study, args.seed_chunk, processes)
         out = cli.new_folder(args.out) if writer else Path(args.out or "")
     try:  # before JAX's backend starts
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
@@ -152,7 +140,9 @@ def main(argv=None):
     processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
     if args.coordinator is not None:
         processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
-    results = cli.run_study(study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer, resume_flags=processes_flags)
+    results = cli.run_with_progress(
+        study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer, resume_flags=processes_flags
+    )
     if not writer:
         return
     with cli.writing_outputs(SCRIPT, out, processes_flags):

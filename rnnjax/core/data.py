@@ -12,10 +12,6 @@ import numpy as np
 from rnnjax.core.config import RUN, Config, knobs
 from rnnjax.core.series import SERIES, clean, grid, normalization  # noqa: F401  (SERIES, grid: data.SERIES, data.grid as before)
 
-# Config fields that change the series a run sees (declared with series=True); they vary
-# between the runs of one program
-SERIES_KNOBS = knobs(role=RUN, series=True)
-
 
 class Windows(NamedTuple):
     """Inputs and one-step-shifted targets, split as Keras `validation_split` does."""

@@ -58,17 +58,20 @@ def rollout(model: Regressor, params, context_T, horizon: int, mode: str = "wind
     return ROLLOUTS[mode](model, params, jnp.asarray(context_T), horizon, teacher_N)
 
 
+def _seeds_rollout(model: Regressor, horizon: int, mode: str):
+    """(params_S, context_T) -> [seeds, horizon]: every seed's closed-loop rollout."""
+    return jax.vmap(lambda p, context_T: rollout(model, p, context_T, horizon, mode), in_axes=(0, None))
+
+
 def forecast_seeds(model: Regressor, params_S, context_T, horizon: int, mode: str = "window"):
-    """Closed-loop forecasts of every seed's parameters: [seeds, horizon], one jit."""
-    fn = jax.vmap(lambda p: rollout(model, p, context_T, horizon, mode))
-    return jax.jit(fn)(params_S)
+    """Closed-loop forecasts of every seed's parameters from `context_T`: [seeds, horizon], one jit."""
+    return jax.jit(_seeds_rollout(model, horizon, mode))(params_S, jnp.asarray(context_T))
 
 
 @functools.lru_cache(maxsize=32)
 def _forecast_program(key: ProgramKey, horizon: int, mode: str):
-    """Every run's rollout from its own context, compiled once per shape."""
-    model = make_model(key.cfg)
-    return jax.jit(jax.vmap(lambda p, context_T: rollout(model, p, context_T, horizon, mode), in_axes=(0, None)))
+    """`forecast_seeds` of a config's model, compiled once per shape."""
+    return jax.jit(_seeds_rollout(make_model(key.cfg), horizon, mode))
 
 
 def forecast(cfg: Config, params_R, runs=None) -> np.ndarray:

@@ -246,7 +246,7 @@ class ProgramKey:
     def __init__(self, cfg: Config):
         skip = set(knobs(type(cfg), RUN)) | set(NOT_COMPILED)
         self.cfg = cfg
-        self.fields = (type(cfg),) + tuple(
+        self.fields = (type(cfg), cfg.length) + tuple(  # length: recorded data's own when n_points is None
             (f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip
         )
 
@@ -281,15 +281,21 @@ def init_states(cfg: Config, runs: Runs) -> TrainState:
     return program(init_seeds(cfg, init_keys), fit_keys, runs.hyper())
 
 
-def state_shape(cfg: Config, trainer: Trainer):
+def state_shape(cfg: Config, momentum: bool):
     """One run's TrainState as ShapeDtypeStructs, traced without computing anything."""
     model = make_model(cfg)
+    trainer = make_trainer(cfg, model, momentum)
 
     def one_run():
         key = jax.random.key(0)
         return trainer.init(init_params(model, key, cfg.window), key)
 
     return jax.eval_shape(one_run)
+
+
+def with_runs(shapes, runs: int):
+    """ShapeDtypeStructs with a leading axis of `runs` runs."""
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), shapes)
 
 
 class Progress(NamedTuple):
@@ -309,6 +315,5 @@ def host_state(state: TrainState, n_runs: int) -> TrainState:
 
 def host_state_shapes(cfg: Config, runs: Runs) -> TrainState:
     """`host_state`'s shapes and dtypes for these runs: what a saved Progress must hold."""
-    one = state_shape(cfg, make_trainer(cfg, make_model(cfg), runs.has_momentum))
-    one = one._replace(key=jax.eval_shape(jax.random.key_data, one.key))
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs.count, *s.shape), s.dtype), one)
+    one = state_shape(cfg, runs.has_momentum)
+    return with_runs(one._replace(key=jax.eval_shape(jax.random.key_data, one.key)), runs.count)

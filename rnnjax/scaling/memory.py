@@ -10,13 +10,13 @@ import jax
 from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.model import make_model
-from rnnjax.core.train import Runs, make_trainer, state_shape
+from rnnjax.core.train import Runs, make_trainer, state_shape, with_runs
 
-FREE_MEMORY_USED = 0.8  # share of a GPU's free memory an automatic chunk of runs may take
+FREE_MEMORY_USED = 0.8  # share of a GPU's free memory an automatic block of runs may take
 
 
-def chunk_size(per_run_bytes: float, free_bytes: float, n_runs: int, n_devices: int) -> int:
-    """Runs per chunk that fit in FREE_MEMORY_USED of the free memory, a multiple of the
+def block_size(per_run_bytes: float, free_bytes: float, n_runs: int, n_devices: int) -> int:
+    """Runs per block that fit in FREE_MEMORY_USED of the free memory, a multiple of the
     device count (at least one run per device), and no more than all runs (padded)."""
     fit = int(FREE_MEMORY_USED * free_bytes // max(per_run_bytes, 1.0))
     padded = -(-n_runs // n_devices) * n_devices
@@ -35,10 +35,9 @@ def compiled_mb(compiled) -> float:
 
 def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
     """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
-    compiled but not run: sizes automatic chunks of runs on a GPU."""
+    compiled but not run: sizes automatic blocks of runs on a GPU."""
     trainer = make_trainer(cfg, make_model(cfg), momentum)
-    one = state_shape(cfg, trainer)
-    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape), s.dtype), one)
+    state = with_runs(state_shape(cfg, momentum), runs)
     program = jax.jit(jax.vmap(partial(trainer.epochs, n=epochs), in_axes=(0, None)))
     return compiled_mb(program.lower(state, data_lib.split(cfg)).compile())
 
@@ -54,7 +53,7 @@ def free_device_bytes(devices) -> float | None:
     return float(min(free)) if free else None
 
 
-def auto_chunk(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe: int = 64) -> int:
+def runs_that_fit(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe: int = 64) -> int:
     """All runs at once where the backend reports no memory (CPU) or they are no more than
     `probe` per device; else as many as fit, from the memory XLA plans for `probe` runs of
     one `epochs_per_chunk`-epoch program."""
@@ -62,7 +61,7 @@ def auto_chunk(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe: i
     if free is None or runs.count <= probe * len(devices):  # no report, or no bigger than the probe
         return runs.count
     per_run = program_mb(cfg, probe, epochs_per_chunk, runs.has_momentum) * 2**20 / probe
-    return chunk_size(per_run * len(devices), free * len(devices), runs.count, len(devices))
+    return block_size(per_run * len(devices), free * len(devices), runs.count, len(devices))
 
 
 class TooBig(ValueError):
@@ -90,12 +89,9 @@ def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
     allocated or compiled): the training state three times (host copy, device state,
     donated update), the backward pass's activations of one minibatch per run, the
     histories and forecasts, and the series and its windows."""
-    from rnnjax.core.model import make_model
-    from rnnjax.core.train import make_trainer, state_shape
-
     # shapes alone: the per-backend defaults of unroll and time_scan would ask for (and start) the backend
     shaped = cfg.replace(unroll=1, time_scan="sequential")
-    one = state_shape(shaped, make_trainer(shaped, make_model(shaped), momentum))
+    one = state_shape(shaped, momentum)
     state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
     gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats

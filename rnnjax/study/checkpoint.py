@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from rnnjax.core import series
 from rnnjax.core.config import Config
 from rnnjax.core.train import History, Progress, Runs, host_state_shapes
 from rnnjax.study import folders
@@ -31,13 +32,20 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line."""
 
 
-HEADER_FIELDS = ("config", "epoch", "train_s", "leaves")
+HEADER_FIELDS = ("config", "series_sha256", "epoch", "train_s", "leaves")
 
 
 def _digest(header: dict, payload: bytes) -> str:
     """SHA-256 of every byte read back: the header's fields (canonical JSON) and the payload."""
     fields = json.dumps({k: header[k] for k in HEADER_FIELDS}, sort_keys=True).encode()
     return hashlib.sha256(fields + b"\n" + payload).hexdigest()
+
+
+def _series_sha256(cfg: Config) -> str | None:
+    """The recorded data's checksum (None: a computed series): a checkpoint resumes only on
+    the data it was trained on, whether or not the config names the checksum itself."""
+    source = series.source(cfg)
+    return None if source is None else source.sha256
 
 
 def _named_state(state) -> dict:
@@ -55,6 +63,7 @@ def save(path: Path, cfg: Config, runs: Runs, progress: Progress) -> Path:
     payload = buf.getvalue()
     header = {
         "config": cfg.as_dict(),
+        "series_sha256": _series_sha256(cfg),
         "epoch": progress.epoch,
         "train_s": progress.train_s,
         "leaves": len(leaves),
@@ -72,7 +81,7 @@ def _header(data: bytes, path: Path) -> tuple[dict, bytes]:
     if magic != MAGIC:
         older = magic.startswith(b"rnnjax checkpoint ")
         raise CheckpointError(
-            f"checkpoint {str(path)!r} was written by an older rnnjax (format {magic[18:].decode(errors='replace').strip()}"
+            f"checkpoint {str(path)!r} was written by another rnnjax (format {magic[18:].decode(errors='replace').strip()}"
             f", not {FORMAT}); it cannot be resumed by this version"
             if older
             else f"checkpoint {str(path)!r} is not an rnnjax checkpoint"
@@ -108,12 +117,17 @@ def load(path: Path, cfg: Config, runs: Runs) -> Progress:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted or truncated (checksum mismatch); not loaded")
     if header["config"] != cfg.as_dict():
         raise CheckpointError(f"checkpoint {str(path)!r} was written for another config")
+    if header["series_sha256"] != _series_sha256(cfg):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was trained on other data than {series.describe(cfg)!r} holds now"
+        )
     epoch, train_s, n_leaves = header["epoch"], header["train_s"], header["leaves"]
     if not (isinstance(epoch, int) and 0 <= epoch <= cfg.epochs and isinstance(n_leaves, int)):
         raise CheckpointError(f"checkpoint {str(path)!r} has an epoch or leaf count out of range; not loaded")
     if not (isinstance(train_s, int | float) and train_s >= 0):
         raise CheckpointError(f"checkpoint {str(path)!r} has a negative or non-numeric time; not loaded")
-    expected = _named_state(host_state_shapes(cfg, runs))
+    shapes = host_state_shapes(cfg, runs)
+    expected = _named_state(shapes)
     try:
         arrays = np.load(bytes_io.BytesIO(payload))
         names = set(arrays.files)
@@ -137,5 +151,5 @@ def load(path: Path, cfg: Config, runs: Runs) -> Progress:
     history_ok = all(np.shape(h) == (runs.count, epoch) for h in history)
     if not (shapes_ok and history_ok):
         raise CheckpointError(f"checkpoint {str(path)!r} holds arrays of the wrong shape; not loaded")
-    state = jax.tree.unflatten(jax.tree.structure(host_state_shapes(cfg, runs)), leaves)
+    state = jax.tree.unflatten(jax.tree.structure(shapes), leaves)
     return Progress(epoch, history, state, float(train_s))

@@ -92,6 +92,40 @@ _PARSERS = {int: int, float: _finite_float, str: str, bool: _bool}
 DERIVED = ("data_sha256",)  # set from the data, not by hand
 
 
+def add_study_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """The flags every study script has (`what` it writes: "run", "sweep"): the models, a new
+    or resumed run folder, epochs per chunk, the compilation cache."""
+    parser.add_argument("--models", default=None, help="comma-separated registered cells (default gru,lstm)")
+    parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
+    parser.add_argument("--resume", default=None, help=f"continue the killed or interrupted {what} in this folder")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="epochs per compiled chunk; progress is shown and a checkpoint saved after each "
+        "(default: epochs/20, at most 50; any value gives the same numbers)",
+    )
+    parser.add_argument("--no-compile-cache", action="store_true", help="do not use JAX's persistent compilation cache")
+
+
+def refuse_below_one(args: argparse.Namespace, *flags: str) -> None:
+    """Exit 2 naming the first of these integer flags given a value below 1."""
+    for flag in flags:
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
+
+
+def model_names(args: argparse.Namespace) -> list[str]:
+    """--models as a list of distinct names (default gru,lstm); the registry checks each."""
+    names = ("gru,lstm" if args.models is None else args.models).split(",")
+    if len(set(names)) != len(names):
+        fail(f"error: --models {args.models!r} names a model twice")
+    if not all(names):
+        fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
+    return names
+
+
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One `--field-name` flag per Config field (default: the Config default)."""
     defaults = Config()
@@ -161,7 +195,7 @@ def command(script: str, argv: list[str]) -> str:
     return shlex.join(["python", script, *argv])
 
 
-def check_memory(study, seed_chunk=None, processes: int = 1) -> None:
+def refuse_too_big(study, seed_chunk=None, processes: int = 1) -> None:
     """Exit 2 with one line if the study's largest program would not fit in memory. With
     several processes JAX's backend must not start before jax.distributed does, so only the
     host's memory is asked then."""
@@ -308,7 +342,7 @@ def main_guard(main) -> None:
         raise SystemExit(130) from None
 
 
-def run_study(study, out: Path, chunk, seed_chunk, script: str, show=True, summaries=False, resume_flags=()):
+def run_with_progress(study, out: Path, chunk, seed_chunk, script: str, show=True, summaries=False, resume_flags=()):
     """The runner over `out`'s checkpoints, with progress bars; Ctrl-C checkpoints the chunk,
     prints how to resume (with `resume_flags`) and exits 130; a damaged checkpoint exits 2
     with one line."""

@@ -1,6 +1,8 @@
 """The one runner: a study (models x grid points x seeds) trained, checkpointed, resumed,
 forecast and scored along one code path, whatever its size.
 
+Two sizes, two words: a *chunk* is a number of epochs compiled as one program (a checkpoint
+after each); a *block* (a unit) is a number of runs trained together (`seed_chunk` caps it).
 A model's runs (`grid.grid_runs`: point-major, seed-minor) are cut into units: first into
 one contiguous block per process, then by shape (one compiled program per hidden size and
 window), then into chunks of at most `seed_chunk` runs (memory; the last one padded to the
@@ -92,7 +94,7 @@ def plan(study: Study, seed_chunk: int | None, epochs_per_chunk: int, devices, i
                 continue
             shaped = cfg.replace(**group.shape)
             mine = runs.take(np.arange(lo, hi))
-            size = min(seed_chunk or memory.auto_chunk(shaped, mine, devices, epochs_per_chunk), hi - lo)
+            size = min(seed_chunk or memory.runs_that_fit(shaped, mine, devices, epochs_per_chunk), hi - lo)
             units += [Unit(name, a, min(a + size, hi), size) for a in range(lo, hi, size)]
     return units
 
@@ -126,7 +128,7 @@ def _study_record(study: Study) -> dict:
 
 def load_or_plan(study, folder, seed_chunk, epochs_per_chunk, devices, index, count) -> list[Unit]:
     """The plan this process saved in `folder` when the study started, else a new one (saved
-    there): an automatic chunk of runs depends on the free memory, which a resumed study
+    there): an automatic block of runs depends on the free memory, which a resumed study
     must not re-measure, or its programs, and so its last float digits, could differ."""
     path = None if folder is None else _plan_path(folder, index)
     if path is not None and path.exists():

@@ -93,7 +93,7 @@ BAD = [
     (["--horizon", "0"], "horizon=0"),
     (["--models", "gru,cnn"], "cell='cnn'"),
     (["--models", "gru,gru"], "twice"),
-    (["--models", ""], "cell=''"),
+    (["--models", ""], "--models '' is not allowed"),
     (["--forecast-mode", "magic"], "forecast_mode='magic'"),
     (["--init", "he"], "init='he'"),
     (["--series", "square"], "series='square'"),
@@ -168,7 +168,7 @@ BAD = [
 
 @pytest.mark.parametrize("args, named", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_exits_2_with_one_line(args, named, folders, capsys, monkeypatch):
-    monkeypatch.setattr(GRU_VS_LSTM.cli, "run_study", lambda *a, **k: pytest.fail("bad input reached training"))
+    monkeypatch.setattr(GRU_VS_LSTM.cli, "run_with_progress", lambda *a, **k: pytest.fail("bad input reached training"))
     monkeypatch.setattr(GRU_VS_LSTM.cli, "compile_cache", lambda off: None)  # no persistent cache for this worker
     argv = [a.replace("{tmp}", str(folders)) for a in args]
     with pytest.raises(SystemExit) as stop:

@@ -237,7 +237,7 @@ SWEEP = scripts.load("sweep")
 def test_bad_input_is_one_line_before_anything_runs(args, named, tmp_path, capsys, monkeypatch):
     """In-process, as the experiment's bad inputs (tests/experiments/test_cli.py); the first
     two also through a real process below."""
-    monkeypatch.setattr(SWEEP.cli, "run_study", lambda *a, **k: pytest.fail("bad input reached training"))
+    monkeypatch.setattr(SWEEP.cli, "run_with_progress", lambda *a, **k: pytest.fail("bad input reached training"))
     monkeypatch.setattr(SWEEP.cli, "compile_cache", lambda off: None)  # no persistent cache for this worker
     out = tmp_path / "bad"
     with pytest.raises(SystemExit) as stop:

@@ -92,6 +92,19 @@ def test_arrays_are_named_by_their_tree_path_and_an_older_format_is_refused(tmp_
     assert {"runs/seed", "runs/lr", "runs/tau", "history/loss"} <= names
     older = tmp_path / "older.ckpt"
     older.write_bytes(path.read_bytes().replace(checkpoint.MAGIC, b"rnnjax checkpoint 4\n", 1))
-    with pytest.raises(checkpoint.CheckpointError, match="older rnnjax \\(format 4, not 5\\)") as err:
+    with pytest.raises(checkpoint.CheckpointError, match="another rnnjax \\(format 4, not 5\\)") as err:
         checkpoint.load(older, CFG, RUNS)
     assert "\n" not in str(err.value)
+
+
+def test_a_checkpoint_of_other_data_is_refused(tmp_path, progress):
+    """The checkpoint names the data it was trained on, whether or not the config does (a
+    Python config of a file path carries no checksum)."""
+    path = tmp_path / "y.npy"
+    np.save(path, np.sin(np.arange(80) / 3.0))
+    cfg = Config(data=str(path), hidden=4, epochs=4, seeds=3, horizon=30)
+    ckpt = checkpoint.save(tmp_path / "m.ckpt", cfg, RUNS, progress)
+    assert checkpoint.load(ckpt, cfg, RUNS).epoch == 2
+    np.save(path, np.cos(np.arange(80) / 3.0))  # the same path, other values
+    with pytest.raises(checkpoint.CheckpointError, match="trained on other data"):
+        checkpoint.load(ckpt, Config(data=str(path), hidden=4, epochs=4, seeds=3, horizon=30), RUNS)
