@@ -50,12 +50,21 @@ def main(argv=None):
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     results = cli.run_with_progress(study, out, chunk, None, SCRIPT, summaries=True)
     with cli.writing_outputs(SCRIPT, out):
-        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, notebook.CLAIMS)
+        # the notebook's claims are about its own protocol: an in-sample forecast
+        in_sample = next(iter(study.configs.values())).protocol == "notebook"
+        claims = notebook.CLAIMS if in_sample else None
+        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, claims)
     for name, m in summary["models"].items():
         print(
             f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "
             f"final val_loss {cli.fmt(m['final_val_loss']['median'])}, "
-            f"forecast RMSE {cli.fmt(m['forecast_rmse']['median'])}"
+            f"forecast RMSE {cli.fmt(m['forecast_rmse']['median'])}, MASE {cli.fmt(m['mase']['median'])}"
+        )
+    for name, b in summary["baselines"].items():
+        print(f"baseline {name}: forecast RMSE {cli.fmt(b['forecast_rmse'])}, MASE {cli.fmt(b['mase'])}")
+    if summary["protocol"] == "notebook":
+        print(
+            f"protocol notebook: the forecast lies inside the span the models trained on ({summary['spans']['forecast']})"
         )
     for claim in summary["claims"]:
         print(f"- {claim['claim']} {claim['verdict']}.")

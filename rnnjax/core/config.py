@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 FORECAST_MODES = ("window", "carry")
 TIME_SCANS = ("auto", "parallel", "sequential")
 KERNELS = ("xla", "pallas")
+PROTOCOLS = ("notebook", "holdout")
+NOTEBOOK_HORIZON = 180  # the notebook's forecast length
+TEST_FRACTION = 0.1  # holdout's default test span: the last 10% of the series
 
 
 DEFAULT_N_POINTS = 200  # the notebook's; recorded data has its own length
@@ -94,8 +97,13 @@ class Config:
     seeds: int = 16
     seed: int = 0  # base seed; seed i of a run is fold_in(key(seed), i)
     # forecast
+    # "notebook": from the first target window, inside the span the models trained on (the seed
+    # notebook's); "holdout": from the end of the training span, over `test` values never seen
+    protocol: str = "notebook"
+    test: int = 0  # holdout's test span; 0: the horizon if given, else the last 10% of the series
+    season: int = 0  # the seasonal baseline's period in samples; 0: the series' own, if it has one
     forecast_mode: str = "window"
-    horizon: int = 180
+    horizon: int | None = None  # steps forecast; None: the notebook's 180, or holdout's whole test span
 
     def __post_init__(self):
         for field in dataclasses.fields(self):  # NumPy scalars (np.int64(8), np.float32(0.01)) as Python numbers
@@ -125,8 +133,33 @@ class Config:
         return DEFAULT_N_POINTS if recorded is None else len(recorded)
 
     @property
+    def test_span(self) -> int:
+        """Values at the end of the series held out from everything the models see (holdout)."""
+        if self.protocol != "holdout":
+            return 0
+        return self.test or self.horizon or max(1, round(TEST_FRACTION * self.length))
+
+    @property
+    def seen(self) -> int:
+        """Values the models may see: training and validation windows, scaling, noise."""
+        return self.length - self.test_span
+
+    @property
+    def steps(self) -> int:
+        """The forecast's length: the horizon, or by default the notebook's 180 or holdout's test span."""
+        if self.horizon is not None:
+            return self.horizon
+        return NOTEBOOK_HORIZON if self.protocol == "notebook" else self.test_span
+
+    @property
+    def origin(self) -> int:
+        """Index of the first forecast value: after the first target window (notebook), or
+        the first held-out value (holdout)."""
+        return self.window + 1 if self.protocol == "notebook" else self.seen
+
+    @property
     def n_windows(self) -> int:
-        return self.length - self.window
+        return self.seen - self.window
 
     @property
     def n_train(self) -> int:
@@ -208,6 +241,12 @@ def _validate(cfg: Config):
         checks.length(cfg, recorded)
     if cfg.window >= cfg.length:
         refuse("window", cfg.window, f"must be less than n_points={cfg.length}")
+    _check_choice(cfg, "protocol", PROTOCOLS)
+    _check_int(cfg, "test", 0)
+    _check_int(cfg, "season", 0)
+    if cfg.horizon is not None:
+        _check_int(cfg, "horizon", 1)
+    checks.protocol(cfg)
     _check_float(cfg, "val_fraction")
     if not 0.0 <= cfg.val_fraction < 1.0 or cfg.n_train < 1 or cfg.n_val < 1:
         refuse(
@@ -239,7 +278,6 @@ def _validate(cfg: Config):
     _check_int(cfg, "seeds", 1)
     _check_int(cfg, "seed", 0, 2**32 - 1)
     _check_choice(cfg, "forecast_mode", FORECAST_MODES)
-    _check_int(cfg, "horizon", 1)
     if recorded is not None:
         checks.horizon(cfg, recorded)
     checks.integration(cfg)

@@ -68,24 +68,32 @@ def windows(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def split(cfg: Config) -> Windows:
-    """All windows of the observed series (scaled) as float32; the last n_val are
-    validation, never shuffled."""
-    r_x, r_y = windows(to_model(observed(cfg), scale(cfg)), cfg.window)
+    """All windows of the observed values the models may see (cfg.seen: under holdout, not
+    the test span), scaled, as float32; the last n_val are validation, never shuffled."""
+    r_x, r_y = windows(to_model(observed(cfg)[: cfg.seen], scale(cfg)), cfg.window)
     r_x, r_y = r_x.astype(np.float32), r_y.astype(np.float32)
     k = cfg.n_train
     return Windows(r_x[:k], r_y[:k], r_x[k:], r_y[k:])
 
 
 def forecast_truth(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(context, truth) of the seed's closed-loop protocol, in the data's units.
+    """(context, truth) of the closed-loop forecast from cfg.origin, in the data's units.
 
-    The context is the first target window y[1 : window+1] as observed (noise included);
-    the rollout predicts y[window+1 : window+1+horizon], scored against the clean series.
-    The default horizon (180) runs one sample past the 200 stored points, so the truth is
-    the computed series extended on the same grid (recorded data must hold it).
+    The context is the `window` observed values before the origin (noise included); the
+    rollout predicts y[origin : origin + steps], scored against the clean series. Notebook:
+    the origin follows the first target window y[1 : window+1], and the default 180 steps
+    run one sample past the 200 stored points, so the truth is the computed series extended
+    on the same grid (recorded data must hold it). Holdout: the origin is the first held-out
+    value, and the truth is the test span.
     """
-    n = cfg.window + 1 + cfg.horizon
-    return observed(cfg, n)[1 : cfg.window + 1], clean(cfg, n)[cfg.window + 1 :]
+    origin, n = cfg.origin, cfg.origin + cfg.steps
+    return observed(cfg, n)[origin - cfg.window : origin], clean(cfg, n)[origin:]
+
+
+def history(cfg: Config) -> np.ndarray:
+    """Every observed value before the forecast origin (data units): what a baseline may
+    use, and the in-sample scale of MASE."""
+    return observed(cfg, cfg.origin)
 
 
 def series_groups(cfg: Config, runs) -> list[tuple[Config, np.ndarray]]:

@@ -75,14 +75,14 @@ def _forecast_program(key: ProgramKey, horizon: int, mode: str):
 
 
 def forecast(cfg: Config, params_R, runs=None) -> np.ndarray:
-    """cfg's closed-loop forecast (cfg.forecast_mode, cfg.horizon steps) for every run's
+    """cfg's closed-loop forecast (cfg.forecast_mode, cfg.steps steps) for every run's
     parameters, [runs, horizon] in the data's units, each from its own series' context:
     the config's, or, where the runs' series differ, each run's (`runs`: [R] arrays named
     as the config's series knobs, e.g. a train.Runs)."""
     n_runs = len(jax.tree.leaves(params_R)[0])
     groups = [(cfg, np.arange(n_runs))] if runs is None else data_lib.series_groups(cfg, runs)
-    program = _forecast_program(ProgramKey(cfg), cfg.horizon, cfg.forecast_mode)
-    out = np.empty((n_runs, cfg.horizon), np.float32)
+    program = _forecast_program(ProgramKey(cfg), cfg.steps, cfg.forecast_mode)
+    out = np.empty((n_runs, cfg.steps), np.float32)
     for cfg_g, idx in groups:
         context, _ = data_lib.forecast_truth(cfg_g)
         scale = data_lib.scale(cfg_g)

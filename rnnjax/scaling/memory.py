@@ -96,7 +96,7 @@ def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
     gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats
     activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4
-    per_run = 3 * state + activations + (2 * cfg.epochs + cfg.horizon) * 4
+    per_run = 3 * state + activations + (2 * cfg.epochs + cfg.steps) * 4
     data = cfg.length * 8 + 2 * cfg.n_windows * cfg.window * 4
     return runs * per_run + data
 

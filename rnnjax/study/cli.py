@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import sys
+import typing
 from pathlib import Path
 from typing import NoReturn
 
@@ -133,7 +134,12 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         if field.name in skip or field.name in DERIVED:
             continue
         default = getattr(defaults, field.name)
-        kind = int if field.name == "n_points" else type(default)  # None: the series' own length
+        # a default of None (n_points, horizon: derived when not given) takes its annotation's type
+        kind = (
+            type(default)
+            if default is not None
+            else next(t for t in typing.get_args(field.type) if t is not type(None))
+        )
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,

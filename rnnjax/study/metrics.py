@@ -28,9 +28,52 @@ def best_val_loss(run: Result) -> np.ndarray:
     return np.where(np.isfinite(best), best, np.nan)
 
 
+def rmse(forecast_SxH: np.ndarray, truth_H: np.ndarray, history_T=None) -> np.ndarray:
+    """Root mean squared error over the horizon, per forecast."""
+    return np.sqrt(np.mean((forecast_SxH - truth_H) ** 2, axis=-1))
+
+
+def mae(forecast_SxH: np.ndarray, truth_H: np.ndarray, history_T=None) -> np.ndarray:
+    """Mean absolute error over the horizon, per forecast."""
+    return np.mean(np.abs(forecast_SxH - truth_H), axis=-1)
+
+
+def smape(forecast_SxH: np.ndarray, truth_H: np.ndarray, history_T=None) -> np.ndarray:
+    """Symmetric MAPE in percent: 200/H sum |f - y| / (|f| + |y|) (a 0/0 term counts 0)."""
+    num, den = np.abs(forecast_SxH - truth_H), np.abs(forecast_SxH) + np.abs(truth_H)
+    return 200.0 * np.mean(np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0), axis=-1)
+
+
+def mase(forecast_SxH: np.ndarray, truth_H: np.ndarray, history_T: np.ndarray) -> np.ndarray:
+    """Mean absolute scaled error (Hyndman & Koehler 2006): the forecast's MAE over the
+    in-sample MAE of the one-step naive forecast on every value before the origin; below 1
+    beats that naive forecast's in-sample error. NaN where the history never changes."""
+    scale = np.mean(np.abs(np.diff(np.asarray(history_T, np.float64))))
+    return mae(forecast_SxH, truth_H) / scale if scale > 0 else np.full(np.shape(forecast_SxH)[:-1], np.nan)
+
+
+def history(run: Result) -> np.ndarray:
+    """The observed values before the run's forecast origin (data units)."""
+    from rnnjax.core import data as data_lib  # NumPy only: the series and its noise
+
+    return data_lib.history(run.cfg)
+
+
 def forecast_rmse(run: Result) -> np.ndarray:
     """RMSE of the closed-loop forecast against the true series, over the whole horizon."""
     return np.sqrt(np.mean((run.forecast - run.truth) ** 2, axis=1))
+
+
+def forecast_mae(run: Result) -> np.ndarray:
+    return mae(run.forecast, run.truth)
+
+
+def forecast_smape(run: Result) -> np.ndarray:
+    return smape(run.forecast, run.truth)
+
+
+def forecast_mase(run: Result) -> np.ndarray:
+    return mase(run.forecast, run.truth, history(run))
 
 
 def amplitude_ratio(run: Result) -> np.ndarray:
@@ -52,13 +95,19 @@ class Metric(NamedTuple):
     lower_is_better: bool | None  # None: neither (best at some value, e.g. 1)
     sweep: bool = False  # summarised per grid point and drawn in a sweep's figure
     log_scale: bool = True  # drawn on a log axis
+    # a function of the forecast alone, (forecasts [S, H], truth [H], history [T]) -> [S]:
+    # how a baseline's forecast is scored with the same metric
+    of_forecast: Callable[..., np.ndarray] | None = None
 
 
 METRICS: dict[str, Metric] = {
     "final_loss": Metric(final_loss, "final training loss (MSE)", True),
     "final_val_loss": Metric(final_val_loss, "final validation loss (MSE)", True, sweep=True),
     "best_val_loss": Metric(best_val_loss, "best validation loss (MSE)", True),
-    "forecast_rmse": Metric(forecast_rmse, "forecast RMSE", True, sweep=True),
+    "forecast_rmse": Metric(forecast_rmse, "forecast RMSE", True, sweep=True, of_forecast=rmse),
+    "forecast_mae": Metric(forecast_mae, "forecast MAE", True, of_forecast=mae),
+    "forecast_smape": Metric(forecast_smape, "forecast sMAPE (%)", True, of_forecast=smape),
+    "mase": Metric(forecast_mase, "forecast MASE (in-sample naive MAE = 1)", True, of_forecast=mase),
     "amplitude_ratio": Metric(amplitude_ratio, "forecast amplitude / true amplitude", None),
 }
 SWEEP_METRICS = tuple(name for name, m in METRICS.items() if m.sweep)

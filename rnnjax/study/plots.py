@@ -10,13 +10,14 @@ from matplotlib.figure import Figure
 
 from rnnjax.core import data as data_lib
 from rnnjax.core.series import describe, normalization
-from rnnjax.study import folders
+from rnnjax.study import baselines, folders
 from rnnjax.study.grid import VMAPPED
 from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
 from rnnjax.study.results import Result
 
 FORMATS = ("png", "svg")
 FAINT_SEEDS = 5
+BASELINE_STYLES = (":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 1, 1, 1)))
 COLORS = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per model
 
 
@@ -68,15 +69,24 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
     ax.axvspan(
         val_start,
-        cfg.length - 1,
+        cfg.seen - 1,
         color="tab:orange",
         alpha=0.18,
-        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.length - 1}]",
+        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.seen - 1}]",
     )
+    if cfg.test_span:
+        ax.axvspan(
+            cfg.seen,
+            cfg.length - 1,
+            color="tab:red",
+            alpha=0.12,
+            label=f"held out (test): y[{cfg.seen}..{cfg.length - 1}]",
+        )
     ax.plot(t, seen, "k.-", ms=3, lw=0.8, label=describe(cfg) + (" (as observed)" if cfg.noise else ""))
     if cfg.noise:
         ax.plot(t, y, "-", color="tab:red", lw=1.0, label="clean series (the forecast's truth)")
-    ax.axvspan(1, cfg.window, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[1..{cfg.window}]")
+    first, last = cfg.origin - cfg.window, cfg.origin - 1
+    ax.axvspan(first, last, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[{first}..{last}]")
     ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
     return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
 
@@ -130,12 +140,16 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
 def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     first = next(iter(runs.values()))
     cfg = first.cfg
-    t_ctx = np.arange(1, cfg.window + 1)
-    t = np.arange(cfg.window + 1, cfg.window + 1 + cfg.horizon)
+    t_ctx = np.arange(cfg.origin - cfg.window, cfg.origin)
+    t = np.arange(cfg.origin, cfg.origin + cfg.steps)
     fig, ax_of, axes = panels(list(runs), size=(9, 4.5))
     for ax in axes:
         ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
-        ax.plot(t, first.truth, "k--", lw=1.2, label="truth")
+        ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.protocol == "holdout" else "truth")
+        for j, (name, values) in enumerate(baselines.of(cfg).items()):
+            ax.plot(
+                t, values, color="0.45", lw=0.9, ls=BASELINE_STYLES[j % len(BASELINE_STYLES)], label=f"baseline: {name}"
+            )
     for i, (name, run) in enumerate(runs.items()):
         ax, color = ax_of[name], COLORS[i % len(COLORS)]
         kept = run.masked(run.forecast, drop=True)
@@ -143,7 +157,8 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
             ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
         ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
         _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
-    title = f"Closed-loop forecast ({cfg.forecast_mode} mode, {cfg.horizon} steps); band = 10-90% over seeds"
+    held = "held-out " if cfg.protocol == "holdout" else ""
+    title = f"Closed-loop {held}forecast ({cfg.forecast_mode} mode, {cfg.steps} steps); band = 10-90% over seeds"
     legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
     return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)
 
@@ -152,7 +167,7 @@ def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     fig, ax_of, axes = panels(list(runs), size=(8, 4))
     for i, (name, run) in enumerate(runs.items()):
         err = np.abs(run.masked(run.forecast, drop=True) - run.truth)
-        steps = np.arange(1, run.cfg.horizon + 1)
+        steps = np.arange(1, run.cfg.steps + 1)
         _band(ax_of[name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds")
     title = "Forecast error against horizon: median over seeds, band = 25-75%"
     return finish_panels(fig, axes, out, "horizon_error", title, "steps ahead (closed loop)", "|forecast - truth|")
@@ -193,7 +208,7 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg
     ax_fc.plot(np.arange(cfg.length), data_lib.series(cfg), "k-", lw=1.2, label="truth")
-    t = np.arange(1, cfg.window + 1 + cfg.horizon)
+    t = np.arange(cfg.origin - cfg.window, cfg.origin + cfg.steps)
     for i, (name, run) in enumerate(runs.items()):
         ax_fc.plot(
             t, np.concatenate([run.context, run.forecast[seed]]), color=COLORS[i % len(COLORS)], label=f"{name} result"

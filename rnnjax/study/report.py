@@ -16,7 +16,13 @@ from rnnjax.study.metrics import METRICS, SWEEP_METRICS
 from rnnjax.study.results import Result
 
 ALPHA = 0.05  # significance level of the verdicts
-RANKED_BY = "forecast_rmse"  # the metric of the ranking and of the comparisons
+RANKED_BY = "forecast_rmse"  # the metric of the ranking and of the comparisons (notebook protocol)
+PRIMARY = {"notebook": "forecast_rmse", "holdout": "mase"}  # per protocol: ranking, comparisons, baselines
+
+
+def primary(cfg) -> str:
+    """The metric a run's comparisons, ranking and baseline table use."""
+    return PRIMARY[cfg.protocol]
 
 
 class Claims(NamedTuple):
@@ -97,7 +103,9 @@ def ranking(runs: dict[str, Result], metric: str = RANKED_BY) -> list[dict]:
     return sorted(rows, key=lambda r: (r["median"] is None, sign * (r["median"] or 0.0)))
 
 
-def headline(runs: dict[str, Result], ranked: list[dict], plugin: Claims | None = None) -> dict | None:
+def headline(
+    runs: dict[str, Result], ranked: list[dict], plugin: Claims | None = None, metric: str = RANKED_BY
+) -> dict | None:
     """The report's one comparison: the pair the claims compare when there are claims, else
     the two best models of the ranking; None for a single model. `chosen` says which."""
     if plugin is not None and set(plugin.pair) <= set(runs):
@@ -105,10 +113,10 @@ def headline(runs: dict[str, Result], ranked: list[dict], plugin: Claims | None 
         chosen = "the two models the claims compare"
     elif len(ranked) >= 2:
         a, b = ranked[0]["model"], ranked[1]["model"]
-        chosen = f"the two best models by median {METRICS[RANKED_BY].label}"
+        chosen = f"the two best models by median {METRICS[metric].label}"
     else:
         return None
-    return comparison(runs, a, b) | {"chosen": chosen}
+    return comparison(runs, a, b, metric) | {"chosen": chosen}
 
 
 def _test_text(cmp: dict) -> str:
@@ -118,7 +126,8 @@ def _test_text(cmp: dict) -> str:
     better = cmp.get("a_better", f"a seed of {cmp['a']} is better")
     return (
         f"median paired difference {fmt(cmp['median_diff'])} (95% CI {_ci(cmp['diff_ci95'])}), "
-        f"P({better}) = {fmt(cmp['prob_a_better'], 2)}, "
+        f"{better} in {fmt(cmp['paired_fraction'], 2)} of the seed pairs "
+        f"(paired fraction, Wilson 95% CI {_ci(cmp['paired_fraction_ci95'])}), "
         f"{cmp['test']}: p = {fmt(cmp['p_value'], 2)}, {cmp['pairs']} pairs"
     )
 
@@ -173,14 +182,22 @@ def claims(runs: dict[str, Result], plugin: Claims | None = None) -> list[dict]:
 
 
 def summarize(runs: dict[str, Result], plugin: Claims | None = None) -> dict:
-    ranked = ranking(runs)
+    cfg = next(iter(runs.values())).cfg
+    metric = primary(cfg)
+    ranked = ranking(runs, metric)
+    scored = baseline_scores(cfg)
     return {
+        "protocol": cfg.protocol,
+        "spans": spans(cfg),
+        "primary": metric,
         "models": {name: model_summary(run) for name, run in runs.items()},
-        "comparison": headline(runs, ranked, plugin),
-        "comparisons": comparisons(runs),
-        "ranking": {"metric": RANKED_BY, "models": ranked},
+        "comparison": headline(runs, ranked, plugin, metric),
+        "comparisons": comparisons(runs, metric),
+        "ranking": {"metric": metric, "models": ranked},
+        "baselines": scored,
+        "against_baselines": against_baselines(runs, scored, metric),
         "claims": claims(runs, plugin),
-        "series": _series(next(iter(runs.values())).cfg),
+        "series": _series(cfg),
     }
 
 
@@ -188,6 +205,63 @@ def _series(cfg) -> dict:
     from rnnjax.core.series import describe, normalization
 
     return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.length}
+
+
+def spans(cfg) -> dict:
+    """Sample-index spans [start, stop): what the models trained and validated on, and what
+    the forecast is scored on (`test`: held out; under the notebook's protocol, `forecast`,
+    which lies inside the span trained on)."""
+    forecast = [cfg.origin, cfg.origin + cfg.steps]
+    out = {"train": [0, cfg.n_train + cfg.window], "validation": [cfg.n_train, cfg.seen]}
+    return out | ({"test": forecast} if cfg.protocol == "holdout" else {"forecast": forecast, "in_sample": True})
+
+
+def baseline_scores(cfg) -> dict:
+    """{baseline: {"label", "forecast", metric: value}} on the run's span, every metric that
+    is a function of the forecast alone (none under the notebook's protocol)."""
+    from rnnjax.core import data as data_lib
+    from rnnjax.study import baselines
+
+    _, truth = data_lib.forecast_truth(cfg)
+    history = data_lib.history(cfg)
+    out = {}
+    for name, values in baselines.of(cfg).items():
+        scores = {
+            m: float(spec.of_forecast(values[None], truth, history)[0])
+            for m, spec in METRICS.items()
+            if spec.of_forecast
+        }
+        out[name] = {"label": baselines.BASELINES[name].label} | scores | {"forecast": [float(v) for v in values]}
+    return out
+
+
+def against_baselines(runs: dict[str, Result], scored: dict, metric: str) -> list[dict]:
+    """Each model's seeds against each baseline on `metric`: the paired fraction of seeds
+    better than it (Wilson 95% CI), and a signed-rank test of the seeds against the best
+    baseline, Holm-adjusted over the models."""
+    if not scored:
+        return []
+    best = min(scored, key=lambda name: scored[name][metric] if np.isfinite(scored[name][metric]) else np.inf)
+    rows = []
+    for name, run in runs.items():
+        values = run.masked(METRICS[metric].fn(run))
+        fractions = {}
+        for base, s in scored.items():
+            cmp = stats.paired(values, np.full(len(values), s[metric]))
+            fractions[base] = {"fraction": cmp["paired_fraction"], "ci95": cmp["paired_fraction_ci95"]}
+        test = stats.paired(values, np.full(len(values), scored[best][metric]))
+        rows.append(
+            {
+                "model": name,
+                "metric": metric,
+                "median": median(values),
+                "median_ci95": stats.bootstrap_ci(stats.finite(values), np.median),
+            }
+            | {"better_than": fractions, "best_baseline": best, "vs_best": test}
+        )
+    for row, p_holm in zip(rows, stats.holm([r["vs_best"]["p_value"] for r in rows]), strict=True):
+        row["vs_best"]["p_holm"] = p_holm
+    return rows
 
 
 def point_summary(run: Result, point: dict) -> dict:
@@ -230,6 +304,74 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
     }
 
 
+def _span(span) -> str:
+    return f"y[{span[0]}..{span[1] - 1}]"
+
+
+def _protocol_lines(summary: dict, series: dict) -> list[str]:
+    """The report's first lines: the protocol and its spans; a warning when the notebook's
+    in-sample protocol scores any series but the notebook's own."""
+    if "protocol" not in summary:  # a summary written before protocols
+        return []
+    s = summary["spans"]
+    trained = f"trained on {_span(s['train'])} (training windows), validated on {_span(s['validation'])}"
+    if summary["protocol"] == "holdout":
+        held = (
+            f"**Protocol: holdout.** The forecast is held out: the models {trained}; the closed-loop forecast "
+            f"starts at y[{s['test'][0]}] from the values before it and is scored on {_span(s['test'])}, which no "
+            f"training, validation, scaling or noise statistic saw. Primary metric: {METRICS[summary['primary']].label}."
+        )
+        return [held, ""]
+    notebook = (
+        f"**Protocol: notebook.** The models {trained}; the closed-loop forecast is scored on "
+        f"{_span(s['forecast'])}, **inside the span the models trained on** (the seed notebook's protocol)."
+    )
+    lines = [notebook, ""]
+    if not series["name"].startswith("damped_cos"):
+        warning = (
+            "> **Warning: in-sample forecast.** On any series but the notebook's, score held-out values "
+            "instead: `--protocol holdout --test N`."
+        )
+        lines += [warning, ""]
+    return lines
+
+
+def _baseline_lines(summary: dict) -> list[str]:
+    """The models against the baselines on the primary metric: the paired fraction of seeds
+    better than each, and a signed-rank test against the best, Holm-adjusted over models."""
+    rows, scored = summary.get("against_baselines") or [], summary.get("baselines") or {}
+    if not rows:
+        return []
+    metric = summary["primary"]
+    label = METRICS[metric].label
+    names = list(scored)
+    listed = "; ".join(f"`{n}` {scored[n]['label']} = {fmt(scored[n][metric])}" for n in names)
+    how = (
+        "Per model: the median over seeds [95% percentile-bootstrap CI]; for each baseline the fraction of seeds "
+        "that beat it (ties count half) [Wilson score 95% CI]; and against the best baseline "
+        f"(`{rows[0]['best_baseline']}`) a two-sided Wilcoxon signed-rank test of the seeds' values against its "
+        f"value, Holm-adjusted over the {len(rows)} models."
+    )
+    lines = [
+        f"## Against baselines ({label}, lower is better)",
+        "",
+        f"Baselines on the same span, origin and units: {listed}.",
+        "",
+        how,
+        "",
+        "| model | median [95% CI] | " + " | ".join(f"beats `{n}`" for n in names) + " | p vs best | Holm p |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " | ---: | ---: |",
+    ]
+    for r in rows:
+        beats = [f"{fmt(r['better_than'][n]['fraction'], 2)} {_ci(r['better_than'][n]['ci95'])}" for n in names]
+        lines.append(
+            f"| {r['model']} | {fmt(r['median'])} {_ci(r['median_ci95'])} | "
+            + " | ".join(beats)
+            + f" | {fmt(r['vs_best']['p_value'], 2)} | {fmt(r['vs_best']['p_holm'], 2)} |"
+        )
+    return lines + [""]
+
+
 def markdown(
     summary: dict,
     summaries: dict[str, str],
@@ -254,6 +396,7 @@ def markdown(
         "",
         f"`{command}`",
         "",
+        *_protocol_lines(summary, series),
         (
             f"{first['seeds']} seeds per model; backend {environment['backend']} "
             f"({', '.join(environment['devices'])}); jax {environment['versions']['jax']}, "
@@ -261,6 +404,7 @@ def markdown(
             "(diverged seeds are counted and left out of the statistics)." + units
         ),
         "",
+        *_baseline_lines(summary),
         "## Models",
         "",
         "| model | params | seeds | diverged | diverged seeds (at epoch) |",
@@ -307,13 +451,14 @@ def markdown(
             "",
             f"Paired by seed (same seed, same data order); Holm-adjusted over the {len(summary['comparisons'])} pairs.",
             "",
-            "| a | b | pairs | median a − b | 95% CI | P(a better) | p | Holm p |",
+            "| a | b | pairs | median a − b | 95% CI | paired fraction a better [Wilson 95% CI] | p | Holm p |",
             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
         ]
         for c in summary["comparisons"]:
             lines.append(
                 f"| {c['a']} | {c['b']} | {c['pairs']} | {fmt(c['median_diff'])} | {_ci(c['diff_ci95'])} | "
-                f"{fmt(c['prob_a_better'], 2)} | {fmt(c['p_value'], 2)} | {fmt(c['p_holm'], 2)} |"
+                f"{fmt(c['paired_fraction'], 2)} {_ci(c['paired_fraction_ci95'])} | {fmt(c['p_value'], 2)} | "
+                f"{fmt(c['p_holm'], 2)} |"
             )
     cmp = summary["comparison"]
     if cmp:

@@ -65,11 +65,28 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return out
 
 
+FRACTION_NAME = "paired fraction of seeds (ties count half), Wilson score 95% CI"
+
+
+def wilson_ci(wins: float, n: int, z: float = 1.959963984540054) -> list[float] | None:
+    """Wilson's score interval of a proportion wins / n (95%); None without trials."""
+    if n == 0:
+        return None
+    p = wins / n
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
+    )
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
 def paired(a, b) -> dict:
     """Compare a and b (lower is better) over seeds paired by index.
 
-    median_diff and diff_ci95 are of the per-seed differences a − b; prob_a_better is
-    P(a seed of a scores lower than a seed of b), ties counting half (Mann–Whitney U / nm).
+    median_diff and diff_ci95 are of the per-seed differences a − b; paired_fraction is the
+    fraction of seed pairs in which a scores lower (ties half), with Wilson's 95% CI; the
+    test is Wilcoxon's signed-rank on the pairs. prob_a_better is the unpaired statistic:
+    P(a seed of a scores lower than any seed of b) (Mann–Whitney U / nm), kept beside it.
     Only pairs where both values are finite take part; `pairs` says how many.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -77,10 +94,12 @@ def paired(a, b) -> dict:
     a, b = a[keep], b[keep]
     d = a - b
     out = {"pairs": len(d), "median_diff": None, "diff_ci95": None, "prob_a_better": None, "p_value": None}
-    out["test"] = TEST_NAME
+    out |= {"paired_fraction": None, "paired_fraction_ci95": None, "fraction": FRACTION_NAME, "test": TEST_NAME}
     if len(d) == 0:
         return {**out, "note": "no seed of both models has a finite value"}
     out["median_diff"] = float(np.median(d))
+    wins = float(np.sum(d < 0) + 0.5 * np.sum(d == 0))
+    out["paired_fraction"], out["paired_fraction_ci95"] = wins / len(d), wilson_ci(wins, len(d))
     out["prob_a_better"] = float(stats.mannwhitneyu(b, a).statistic / (len(a) * len(b)))
     if len(d) < 2:
         return {**out, "note": "a confidence interval and a test need at least 2 paired seeds"}

@@ -59,7 +59,7 @@ def test_unknown_cell_lists_the_registry():
 def test_defaults_are_the_seed_notebook():
     cfg = Config()
     assert (cfg.length, cfg.window, cfg.hidden, cfg.batch_size, cfg.epochs, cfg.lr) == (200, 20, 40, 10, 1000, 0.01)
-    assert (cfg.n_windows, cfg.n_train, cfg.n_val, cfg.steps_per_epoch, cfg.horizon) == (180, 162, 18, 17, 180)
+    assert (cfg.n_windows, cfg.n_train, cfg.n_val, cfg.steps_per_epoch, cfg.steps) == (180, 162, 18, 17, 180)
 
 
 def test_config_is_frozen_and_replace_validates():

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from rnnjax.core import data
 from rnnjax.core.config import Config
@@ -81,3 +82,49 @@ def test_series_registry():
     cfg = Config(series="damped_sin")
     x = data.grid(cfg)
     np.testing.assert_allclose(data.series(cfg), np.exp(-x / 5) * np.sin(x), atol=1e-12)
+
+
+def test_holdout_keeps_the_test_span_from_everything_the_models_see():
+    """Windows, validation, scaling and the forecast's context end before the test span;
+    the forecast is scored on it; changing its values changes nothing else."""
+    y = np.sin(np.arange(150) / 5.0) * 3 + 7
+    cfg = Config(data=y, protocol="holdout", test=30, window=10, normalize="standard")
+    assert (cfg.seen, cfg.steps, cfg.origin, cfg.n_windows) == (120, 30, 120, 110)
+    context, truth = data.forecast_truth(cfg)
+    np.testing.assert_array_equal(context, y[110:120])
+    np.testing.assert_array_equal(truth, y[120:150])
+    other = y.copy()
+    other[120:] = -100.0  # any test span
+    cfg_other = cfg.replace(data=other)
+    for a, b in zip(data.split(cfg), data.split(cfg_other), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert data.scale(cfg) == data.scale(cfg_other)
+    np.testing.assert_array_equal(data.forecast_truth(cfg_other)[0], context)
+    assert data.split(cfg).y_val[-1, -1, 0] == pytest.approx((y[119] - data.scale(cfg).mean) / data.scale(cfg).sd)
+    # defaults: the horizon is the test span, the test span the horizon, else 10% of the series
+    assert Config(data=y, protocol="holdout", horizon=12).test_span == 12
+    assert Config(data=y, protocol="holdout").steps == 15
+    assert Config(data=y, protocol="holdout", test=30, horizon=5).steps == 5
+
+
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        (
+            {"protocol": "holdout", "test": 30, "horizon": 31},
+            "horizon=31 is not allowed: must be at most the test span",
+        ),
+        ({"protocol": "holdout", "test": 130}, "test=130 is not allowed: leaves 20 of 150 values"),
+        ({"protocol": "holdout", "season": 1}, "season=1 is not allowed: must be from 2"),
+        ({"protocol": "holdout", "season": 200}, "season=200 is not allowed"),
+        ({"test": 30}, "test=30 is not allowed: is used with protocol='holdout' only"),
+        ({"season": 12}, "season=12 is not allowed: is used with protocol='holdout' only"),
+        ({"protocol": "future"}, "protocol='future' is not allowed: must be one of notebook, holdout"),
+    ],
+)
+def test_bad_holdout_settings_are_one_line(fields, named):
+    from rnnjax.core.config import ConfigError
+
+    y = np.sin(np.arange(150) / 5.0)
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        Config(data=y, window=10, **fields)

@@ -119,3 +119,28 @@ def test_more_than_two_cells_compared_every_way(tmp_path):
         kept = forecasts[name][~rows[name]["diverged"]]
         assert np.all(np.isfinite(kept))
     assert "## Every pair on forecast_rmse" in (out / "report.md").read_text()
+
+
+def test_a_held_out_forecast_against_baselines(tmp_path):
+    """The issue's command: sunspots, the last 48 years held out, against the baselines."""
+    pytest.importorskip("statsmodels")
+    out = tmp_path / "held"
+    args = ["--series", "sunspots", "--protocol", "holdout", "--test", "48", "--season", "11"]
+    scripts.load("gru_vs_lstm").main([*args, "--seeds", "2", "--epochs", "20", "--out", str(out), "--no-compile-cache"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "holdout" and summary["spans"]["test"] == [261, 309]
+    assert summary["primary"] == "mase" and summary["ranking"]["metric"] == "mase"
+    for model in ("gru", "lstm"):
+        assert summary["models"][model]["mase"]["median"] > 0
+    assert {"naive", "seasonal", "ar"} <= set(summary["baselines"]) and summary["baselines"]["seasonal"]["mase"] > 0
+    assert summary["claims"] == []  # the notebook's claims are about its in-sample protocol
+    forecasts = np.load(out / "forecasts.npz")
+    truth = forecasts["truth"]
+    from statsmodels.datasets import sunspots
+
+    np.testing.assert_allclose(truth, sunspots.load().data["SUNACTIVITY"].to_numpy()[261:])
+    seasonal = summary["baselines"]["seasonal"]["forecast"]
+    history = sunspots.load().data["SUNACTIVITY"].to_numpy()[:261]
+    np.testing.assert_allclose(seasonal, history[-11:][np.arange(48) % 11])
+    report = (out / "report.md").read_text()
+    assert "**Protocol: holdout.** The forecast is held out" in report and "## Against baselines" in report

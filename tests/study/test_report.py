@@ -174,6 +174,8 @@ def test_a_claim_is_rendered_from_its_fields():
     (claim,) = report.claims(runs, report.Claims("My claims", ("lstm", "gru"), judge))
     assert claim["verdict"] == "by error: contradicted"
     assert claim["evidence"].startswith("error: median lstm 0.15 vs gru 0.35; median paired difference -0.2 (95% CI")
-    assert "P(LSTM wins) = 1, Wilcoxon signed-rank" in claim["evidence"] and claim["evidence"].endswith(". planted")
+    assert "LSTM wins in 1 of the seed pairs (paired fraction, Wilson 95% CI [0.676, 1]), Wilcoxon" in claim[
+        "evidence"
+    ] and claim["evidence"].endswith(". planted")
     assert list(claim) == ["claim", "verdict", "evidence", "n", "comparisons"]
     assert claim["comparisons"][0]["p_value"] < report.ALPHA

@@ -28,7 +28,7 @@ def test_chunks_of_runs_give_the_numbers_of_one_program():
     study = Study({"gru": TINY}, make_grid(TINY, {"lr": [0.01, 0.05], "tau": [5.0, 3.0]}))
     whole = runner.run_study(study)["gru"]
     chunked = runner.run_study(study, seed_chunk=5)["gru"]  # 12 runs: 5 + 5 + 2 (padded to 5)
-    assert len(whole) == 4 and whole[0].loss.shape == (3, 4) and whole[0].forecast.shape == (3, TINY.horizon)
+    assert len(whole) == 4 and whole[0].loss.shape == (3, 4) and whole[0].forecast.shape == (3, TINY.steps)
     for a, b in zip(whole, chunked, strict=True):
         assert a.cfg == b.cfg
         for x, y in zip(

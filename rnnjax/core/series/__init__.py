@@ -31,6 +31,7 @@ class Series(NamedTuple):
     load: Callable[[], Recorded] | None = None  # recorded data: its values, the sample index as time
     step: float = 0.0  # an integrated series' internal step (0: closed form)
     offset: float = 0.0  # the time integrated before x = 0 (a washout)
+    season: int = 0  # its period in samples, if it has one (the seasonal baseline's default)
 
 
 SERIES: dict[str, Callable | Series] = {
@@ -48,7 +49,7 @@ SERIES: dict[str, Callable | Series] = {
     "lorenz": Series(
         integrated.lorenz, spacing=0.02, normalize="standard", reads=(), x_min=0.0, step=integrated.LORENZ_STEP
     ),
-    "sunspots": Series(normalize="standard", reads=(), load=recorded.sunspots),
+    "sunspots": Series(normalize="standard", reads=(), load=recorded.sunspots, season=11),
 }
 
 
@@ -65,6 +66,11 @@ def source(cfg) -> Recorded | None:
         return recorded.load(cfg.data, cfg.column)
     load = spec(cfg.series).load
     return load() if load is not None else None
+
+
+def season(cfg) -> int:
+    """The seasonal baseline's period in samples: cfg.season, else the series' own (0: none)."""
+    return cfg.season or (0 if cfg.data else spec(cfg.series).season)
 
 
 def normalization(cfg) -> str:
@@ -126,6 +132,7 @@ __all__ = [
     "describe",
     "grid",
     "normalization",
+    "season",
     "source",
     "spacing",
     "spec",

@@ -21,7 +21,7 @@ def integration(cfg: Config):
     entry = series.spec(cfg.series)
     if cfg.data or not entry.step:
         return
-    n = max(cfg.length, cfg.window + 1 + cfg.horizon)
+    n = max(cfg.length, cfg.origin + cfg.steps)
     t_end = cfg.x_start + series.spacing(cfg) * (n - 1)
     steps = (t_end + entry.offset) / entry.step
     if not steps <= MAX_INTEGRATION_STEPS:
@@ -110,10 +110,38 @@ def length(cfg: Config, source):
 
 def horizon(cfg: Config, source):
     """Recorded data must hold the forecast's truth."""
-    if cfg.window + 1 + cfg.horizon > cfg.length:
+    if cfg.origin + cfg.steps > cfg.length:
         refuse(
             "horizon",
-            cfg.horizon,
+            cfg.steps,
             f"the forecast must fit inside {source.source!r} ({cfg.length} points): "
-            f"with window={cfg.window} the largest horizon is {cfg.length - cfg.window - 1}",
+            f"with window={cfg.window} the largest horizon is {cfg.length - cfg.origin}",
         )
+
+
+def protocol(cfg: Config):
+    """Holdout: a test span that leaves at least one batch of training windows, a horizon
+    inside it, a season the training span holds; the notebook's protocol takes neither."""
+    if cfg.protocol == "notebook":
+        for field, why in (("test", "holds out no test span"), ("season", "scores no baseline")):
+            if getattr(cfg, field):
+                refuse(field, getattr(cfg, field), f"is used with protocol='holdout' only (the notebook's {why})")
+        return
+    test, seen = cfg.test_span, cfg.seen
+    if cfg.horizon is not None and cfg.horizon > test:
+        refuse(
+            "horizon", cfg.horizon, f"must be at most the test span ({test} values): only held-out values are scored"
+        )
+    batch = cfg.batch_size if isinstance(cfg.batch_size, int) and cfg.batch_size >= 1 else 1
+    fraction = cfg.val_fraction if isinstance(cfg.val_fraction, float | int) and 0 <= cfg.val_fraction < 1 else 0.0
+    n_train = int((seen - cfg.window) * (1.0 - fraction)) if seen > cfg.window else 0
+    if n_train < batch or seen - cfg.window < 2:
+        refuse(
+            "test",
+            test,
+            f"leaves {seen} of {cfg.length} values to train on: {max(n_train, 0)} training windows of "
+            f"window={cfg.window}, fewer than one batch ({batch}) and a validation window",
+        )
+    season = series.season(cfg)
+    if season and not 2 <= season <= seen:
+        refuse("season", season, f"must be from 2 to the training span's {seen} values")

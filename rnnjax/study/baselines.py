@@ -1,0 +1,93 @@
+"""Classical forecasts scored beside the models on exactly the same span, origin and units:
+what a reviewer first asks a recurrent cell to beat.
+
+Each baseline sees only the values before the forecast origin (`history`, in the data's
+units, observation noise included, as the models see them) and returns `steps` forecasts.
+BASELINES says what each needs: `season` (a period in samples) or the model's window.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Baseline(NamedTuple):
+    fn: Callable[..., np.ndarray]  # (history_T, steps, season, window, n_fit) -> [steps]
+    label: str
+    needs_season: bool = False
+
+
+def naive(history: np.ndarray, steps: int, **_) -> np.ndarray:
+    """The last value, held: y_{T+h} = y_T."""
+    return np.full(steps, history[-1])
+
+
+def seasonal(history: np.ndarray, steps: int, season: int, **_) -> np.ndarray:
+    """The value one season earlier: y_{T+h} = y_{T+h-m(k+1)}, k = floor((h-1)/m)."""
+    last = history[-season:]
+    return last[np.arange(steps) % season]
+
+
+def drift(history: np.ndarray, steps: int, **_) -> np.ndarray:
+    """The line through the first and last values: y_T + h (y_T - y_1) / (T - 1)."""
+    slope = (history[-1] - history[0]) / max(len(history) - 1, 1)
+    return history[-1] + slope * np.arange(1, steps + 1)
+
+
+def mean(history: np.ndarray, steps: int, **_) -> np.ndarray:
+    """The mean of every value before the origin."""
+    return np.full(steps, np.mean(history))
+
+
+def ar_design(y: np.ndarray, window: int, n_fit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(X, target) of the models' training windows: row i is [1, y_i .. y_{i+window-1}] and
+    its target y_{i+window}, for i < n_fit (the windows the models train on)."""
+    idx = np.arange(n_fit)[:, None] + np.arange(window)[None, :]
+    return np.column_stack([np.ones(n_fit), y[idx]]), y[np.arange(n_fit) + window]
+
+
+def ar(history: np.ndarray, steps: int, window: int, n_fit: int, **_) -> np.ndarray:
+    """A linear autoregression on the last `window` values with an intercept, fitted by least
+    squares on the models' own training windows, then rolled out closed loop from the
+    origin: the linear analogue of the recurrent models."""
+    x, target = ar_design(history, window, n_fit)
+    coef = np.linalg.lstsq(x, target, rcond=None)[0]
+    state = list(history[-window:])
+    out = np.empty(steps)
+    for h in range(steps):
+        out[h] = coef[0] + np.dot(coef[1:], state[-window:])
+        state.append(out[h])
+    return out
+
+
+BASELINES: dict[str, Baseline] = {
+    "naive": Baseline(naive, "naive (last value)"),
+    "seasonal": Baseline(seasonal, "seasonal naive (one season earlier)", needs_season=True),
+    "drift": Baseline(drift, "drift (first to last value)"),
+    "mean": Baseline(mean, "mean of the history"),
+    "ar": Baseline(ar, "AR(window), least squares on the training windows"),
+}
+
+
+def applicable(season: int) -> list[str]:
+    """The baselines that apply: all, less `seasonal` without a season."""
+    return [name for name, b in BASELINES.items() if season or not b.needs_season]
+
+
+def forecasts(history: np.ndarray, steps: int, season: int, window: int, n_fit: int) -> dict[str, np.ndarray]:
+    """{baseline: [steps]} for every baseline that applies."""
+    kwargs = {"season": season, "window": window, "n_fit": n_fit}
+    return {name: BASELINES[name].fn(np.asarray(history, np.float64), steps, **kwargs) for name in applicable(season)}
+
+
+def of(cfg) -> dict[str, np.ndarray]:
+    """Every applicable baseline's forecast for a held-out config: from its origin, over its
+    steps, fitted on what the models see (empty under the notebook's protocol, whose
+    forecast lies inside the span the models trained on)."""
+    from rnnjax.core import data as data_lib
+    from rnnjax.core.series import season
+
+    if cfg.protocol != "holdout":
+        return {}
+    return forecasts(data_lib.history(cfg), cfg.steps, season(cfg), cfg.window, cfg.n_train)

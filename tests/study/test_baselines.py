@@ -1,0 +1,68 @@
+"""The baselines against independent computations: plain NumPy for the naive forecasts,
+least squares on the same design matrix (and statsmodels' AutoReg) for the AR, and each
+error metric against its definition."""
+
+import numpy as np
+import pytest
+
+from rnnjax.core import data
+from rnnjax.core.config import Config
+from rnnjax.study import baselines, metrics
+
+RNG = np.random.default_rng(3)
+HISTORY = np.cumsum(RNG.standard_normal(60)) + 10 * np.sin(np.arange(60) * 2 * np.pi / 7)
+
+
+def test_naive_seasonal_drift_and_mean_by_hand():
+    steps = 10
+    np.testing.assert_array_equal(baselines.naive(HISTORY, steps), [HISTORY[-1]] * steps)
+    want = [HISTORY[len(HISTORY) - 7 + (h % 7)] for h in range(steps)]  # y_{T+h} = y_{T+h-7k}
+    np.testing.assert_array_equal(baselines.seasonal(HISTORY, steps, season=7), want)
+    slope = (HISTORY[-1] - HISTORY[0]) / (len(HISTORY) - 1)
+    np.testing.assert_allclose(baselines.drift(HISTORY, steps), HISTORY[-1] + slope * np.arange(1, 11))
+    np.testing.assert_allclose(baselines.mean(HISTORY, steps), [HISTORY.mean()] * steps)
+    assert baselines.applicable(0) == ["naive", "drift", "mean", "ar"] and "seasonal" in baselines.applicable(7)
+
+
+def test_ar_is_least_squares_on_the_training_windows_rolled_out():
+    window, n_fit, steps = 5, 40, 8
+    rows = [np.r_[1.0, HISTORY[i : i + window]] for i in range(n_fit)]
+    coef = np.linalg.lstsq(np.array(rows), HISTORY[window : window + n_fit], rcond=None)[0]
+    state, want = list(HISTORY[-window:]), []
+    for _ in range(steps):
+        want.append(coef[0] + np.dot(coef[1:], state[-window:]))
+        state.append(want[-1])
+    got = baselines.ar(HISTORY, steps, window=window, n_fit=n_fit)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_ar_equals_statsmodels_autoreg():
+    ar_model = pytest.importorskip("statsmodels.tsa.ar_model")
+    window, steps = 5, 8
+    n_fit = len(HISTORY) - window  # AutoReg fits every window of the history it is given
+    fit = ar_model.AutoReg(HISTORY, lags=window, trend="c").fit()
+    want = fit.predict(start=len(HISTORY), end=len(HISTORY) + steps - 1)
+    np.testing.assert_allclose(baselines.ar(HISTORY, steps, window=window, n_fit=n_fit), want, rtol=1e-8)
+
+
+def test_error_metrics_by_definition():
+    truth = np.array([1.0, -2.0, 3.0, 0.0])
+    forecast = np.array([[1.5, -2.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(metrics.mae(forecast, truth), [0.375, 1.5])
+    np.testing.assert_allclose(metrics.rmse(forecast, truth), np.sqrt([1.25 / 4, 14 / 4]))
+    want = [200 / 4 * (0.5 / 2.5 + 1.0 / 5.0), 200 / 4 * 3]  # 0/0 counts 0
+    np.testing.assert_allclose(metrics.smape(forecast, truth), want)
+    history = np.array([0.0, 1.0, 3.0, 2.0])  # in-sample naive MAE: (1 + 2 + 1) / 3
+    np.testing.assert_allclose(metrics.mase(forecast, truth, history), np.array([0.375, 1.5]) / (4 / 3))
+    assert np.isnan(metrics.mase(forecast, truth, np.ones(5))).all()
+
+
+def test_baselines_of_a_held_out_config_see_only_the_values_before_its_origin():
+    y = np.sin(np.arange(120) / 4.0) * 20 + 50
+    cfg = Config(data=y, protocol="holdout", test=24, season=25, window=10)
+    got = baselines.of(cfg)
+    assert set(got) == {"naive", "seasonal", "drift", "mean", "ar"} and all(len(v) == 24 for v in got.values())
+    np.testing.assert_array_equal(data.history(cfg), y[:96])
+    np.testing.assert_array_equal(got["naive"], [y[95]] * 24)
+    np.testing.assert_array_equal(got["seasonal"], y[96 - 25 : 96 - 1])
+    assert baselines.of(Config()) == {}  # the notebook's protocol scores none: its forecast is in-sample
