@@ -22,6 +22,18 @@ SCRIPT = "experiments/gru_vs_lstm.py"
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "run")
+    parser.add_argument(
+        "--baselines",
+        default=None,
+        help="comma-separated baselines scored beside a held-out forecast (default: every one that applies: "
+        "naive, seasonal (with a season), drift, mean, ar)",
+    )
+    parser.add_argument(
+        "--primary",
+        default=None,
+        help="the metric of the ranking, comparisons and baseline table (default: mase under holdout, "
+        "forecast_rmse under the notebook's protocol)",
+    )
     cli.add_config_flags(parser, skip=("cell",))
     args = parser.parse_args(argv)
     cli.refuse_below_one(args, "chunk")
@@ -31,11 +43,32 @@ def parse(argv):
 def new_run(args, argv):
     configs = {name: cli.config_from_args(args, cell=name) for name in cli.model_names(args)}
     study = Study(configs, make_grid(next(iter(configs.values()))))
+    options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
     out = cli.new_folder(args.out)
-    rec = outputs.record("experiment", study, cli.command(SCRIPT, argv), chunk=args.chunk, processes=1)
+    command = cli.command(SCRIPT, argv)
+    rec = outputs.record("experiment", study, command, chunk=args.chunk, processes=1, report=options)
     folders.write_json(out / "config.json", rec)
     return out, rec
+
+
+def report_options(args, cfg) -> dict:
+    """--baselines and --primary, checked against the registries and the protocol (exit 2)."""
+    from rnnjax.core.series import season
+    from rnnjax.study import baselines
+    from rnnjax.study.metrics import METRICS
+
+    names = None if args.baselines is None else args.baselines.split(",")
+    if names is not None:
+        if cfg.protocol == "notebook":
+            cli.fail("error: --baselines is used with --protocol holdout only: the notebook's forecast is in-sample")
+        why = baselines.refusal(names, season(cfg))
+        if why:
+            cli.fail(f"error: {why}")
+    scorable = [m for m, spec in METRICS.items() if spec.of_forecast]
+    if args.primary is not None and args.primary not in scorable:
+        cli.fail(f"error: --primary {args.primary!r} is not allowed: one of {', '.join(scorable)}")
+    return {"baselines": names, "primary": args.primary}
 
 
 def main(argv=None):
@@ -44,6 +77,11 @@ def main(argv=None):
     args = parse(argv)
     cli.compile_cache(args.no_compile_cache)
     out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv)
+    saved = rec.get("report") or {"baselines": None, "primary": None}
+    given = {"baselines": None if args.baselines is None else args.baselines.split(","), "primary": args.primary}
+    differ = [f for f, v in given.items() if args.resume is not None and v is not None and v != saved[f]]
+    if differ:
+        cli.fail(f"error: --resume with a different report: {', '.join(differ)} ({saved} in the run)")
 
     start = time.perf_counter()
     study = outputs.study_of(rec)

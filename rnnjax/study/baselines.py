@@ -16,6 +16,16 @@ class Baseline(NamedTuple):
     fn: Callable[..., np.ndarray]  # (history_T, steps, season, window, n_fit) -> [steps]
     label: str
     needs_season: bool = False
+    extra: str = ""  # the optional extra whose package it needs (statsmodels: `baselines`)
+
+
+EXTRA_INSTALL = "pip install -e '.[baselines]'"
+
+
+def _statsmodels_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("statsmodels") is not None
 
 
 def naive(history: np.ndarray, steps: int, **_) -> np.ndarray:
@@ -61,33 +71,87 @@ def ar(history: np.ndarray, steps: int, window: int, n_fit: int, **_) -> np.ndar
     return out
 
 
+ARIMA_ORDERS = [(p, d, q) for p in range(3) for d in range(2) for q in range(2)]
+
+
+def arima(history: np.ndarray, steps: int, **_) -> np.ndarray:
+    """statsmodels' ARIMA(p, d, q), p <= 2, d <= 1, q <= 1 (with a constant when d = 0), the
+    order of lowest AIC fitted on the values before the origin."""
+    import warnings
+
+    from statsmodels.tsa.arima.model import ARIMA
+
+    with warnings.catch_warnings():  # convergence chatter of the orders that lose
+        warnings.simplefilter("ignore")
+        fits = [ARIMA(history, order=o, trend="c" if o[1] == 0 else "n").fit() for o in ARIMA_ORDERS]
+    return np.asarray(min(fits, key=lambda f: f.aic).forecast(steps), np.float64)
+
+
+def ets(history: np.ndarray, steps: int, season: int = 0, **_) -> np.ndarray:
+    """statsmodels' Holt-Winters exponential smoothing: an additive trend and (with a
+    season) additive seasonality, each on or off, whichever has the lowest AIC."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    seasonals = (None, "add") if season else (None,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [
+            ExponentialSmoothing(history, trend=t, seasonal=s, seasonal_periods=season if s else None).fit()
+            for t in (None, "add")
+            for s in seasonals
+        ]
+    return np.asarray(min(fits, key=lambda f: f.aic).forecast(steps), np.float64)
+
+
 BASELINES: dict[str, Baseline] = {
     "naive": Baseline(naive, "naive (last value)"),
     "seasonal": Baseline(seasonal, "seasonal naive (one season earlier)", needs_season=True),
     "drift": Baseline(drift, "drift (first to last value)"),
     "mean": Baseline(mean, "mean of the history"),
     "ar": Baseline(ar, "AR(window), least squares on the training windows"),
+    "arima": Baseline(arima, "ARIMA, order by AIC (statsmodels)", extra="baselines"),
+    "ets": Baseline(ets, "exponential smoothing, form by AIC (statsmodels)", extra="baselines"),
 }
 
 
 def applicable(season: int) -> list[str]:
-    """The baselines that apply: all, less `seasonal` without a season."""
-    return [name for name, b in BASELINES.items() if season or not b.needs_season]
+    """The baselines that apply: all, less `seasonal` without a season, and less those whose
+    optional extra is not installed (the report lists the baselines it scored)."""
+    installed = _statsmodels_installed()
+    return [name for name, b in BASELINES.items() if (season or not b.needs_season) and (installed or not b.extra)]
 
 
-def forecasts(history: np.ndarray, steps: int, season: int, window: int, n_fit: int) -> dict[str, np.ndarray]:
-    """{baseline: [steps]} for every baseline that applies."""
+def forecasts(
+    history: np.ndarray, steps: int, season: int, window: int, n_fit: int, names: list[str] | None = None
+) -> dict[str, np.ndarray]:
+    """{baseline: [steps]} for `names` (default every baseline that applies)."""
     kwargs = {"season": season, "window": window, "n_fit": n_fit}
-    return {name: BASELINES[name].fn(np.asarray(history, np.float64), steps, **kwargs) for name in applicable(season)}
+    chosen = applicable(season) if names is None else names
+    return {name: BASELINES[name].fn(np.asarray(history, np.float64), steps, **kwargs) for name in chosen}
 
 
-def of(cfg) -> dict[str, np.ndarray]:
-    """Every applicable baseline's forecast for a held-out config: from its origin, over its
-    steps, fitted on what the models see (empty under the notebook's protocol, whose
-    forecast lies inside the span the models trained on)."""
+def of(cfg, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The baselines' forecasts for a held-out config (`names`, default every one that
+    applies): from its origin, over its steps, fitted on what the models see (none under the
+    notebook's protocol, whose forecast lies inside the span the models trained on)."""
     from rnnjax.core import data as data_lib
     from rnnjax.core.series import season
 
     if cfg.protocol != "holdout":
         return {}
-    return forecasts(data_lib.history(cfg), cfg.steps, season(cfg), cfg.window, cfg.n_train)
+    return forecasts(data_lib.history(cfg), cfg.steps, season(cfg), cfg.window, cfg.n_train, names)
+
+
+def refusal(names: list[str], season: int) -> str | None:
+    """Why these baseline names cannot be scored (one line), or None."""
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown or len(set(names)) != len(names) or not names:
+        return f"--baselines {','.join(names)!r} is not allowed: distinct names from {', '.join(BASELINES)}"
+    if not season and any(BASELINES[n].needs_season for n in names):
+        return "--baselines seasonal needs a season: --season P (or a series that has its own, e.g. sunspots)"
+    missing = [n for n in names if BASELINES[n].extra and not _statsmodels_installed()]
+    if missing:
+        return f"--baselines {','.join(missing)} needs statsmodels, an optional extra: {EXTRA_INSTALL}"
+    return None

@@ -131,8 +131,9 @@ def write_experiment(
     forecasts = {name: r.forecast for name, r in runs.items()}
     folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
     write_params(out, results)
-    figures = [p.name for p in plots.all_figures(runs, out) if p.suffix == ".png"]
-    summary = report.summarize(runs, claims)
+    options = rec.get("report") or {}  # the script's --baselines and --primary, as the run was started
+    figures = [p.name for p in plots.all_figures(runs, out, options.get("baselines")) if p.suffix == ".png"]
+    summary = report.summarize(runs, claims, options.get("baselines"), options.get("primary"))
     folders.write_json(out / "summary.json", summary)
     summaries = {name: keras_summary(r.cfg, name) for name, r in runs.items()}
     title = None if claims is None else claims.title

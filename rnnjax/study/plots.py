@@ -2,6 +2,7 @@
 Diverged seeds are left out of every band and median, and the figures say how many."""
 
 import io
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -137,7 +138,7 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     return finish_panels(fig, axes, out, "loss", title, "epoch", f"MSE loss{scaled} (log scale)", legend, yscale="log")
 
 
-def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
+def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str] | None = None) -> list[Path]:
     first = next(iter(runs.values()))
     cfg = first.cfg
     t_ctx = np.arange(cfg.origin - cfg.window, cfg.origin)
@@ -146,7 +147,7 @@ def forecast_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     for ax in axes:
         ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
         ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.protocol == "holdout" else "truth")
-        for j, (name, values) in enumerate(baselines.of(cfg).items()):
+        for j, (name, values) in enumerate(baselines.of(cfg, baseline_names).items()):
             ax.plot(
                 t, values, color="0.45", lw=0.9, ls=BASELINE_STYLES[j % len(BASELINE_STYLES)], label=f"baseline: {name}"
             )
@@ -222,8 +223,11 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
 FIGURES = (series_figure, loss_figure, forecast_figure, horizon_figure, rmse_figure, seed_figure)
 
 
-def all_figures(runs: dict[str, Result], out: Path) -> list[Path]:
-    return [path for figure in FIGURES for path in figure(runs, out)]
+def all_figures(runs: dict[str, Result], out: Path, baseline_names: list[str] | None = None) -> list[Path]:
+    """Every figure of an experiment; the forecast figure draws `baseline_names` (default
+    every baseline that applies)."""
+    figures = [partial(f, baseline_names=baseline_names) if f is forecast_figure else f for f in FIGURES]
+    return [path for figure in figures for path in figure(runs, out)]
 
 
 def _log_spaced(values) -> bool:

@@ -181,11 +181,15 @@ def claims(runs: dict[str, Result], plugin: Claims | None = None) -> list[dict]:
     return [render_claim(c) for c in plugin.judge(runs)]
 
 
-def summarize(runs: dict[str, Result], plugin: Claims | None = None) -> dict:
+def summarize(
+    runs: dict[str, Result], plugin: Claims | None = None, baselines: list[str] | None = None, metric: str | None = None
+) -> dict:
+    """summary.json: `baselines` (default every one that applies) scored and compared on
+    `metric` (default the protocol's primary metric) beside the models."""
     cfg = next(iter(runs.values())).cfg
-    metric = primary(cfg)
+    metric = metric or primary(cfg)
     ranked = ranking(runs, metric)
-    scored = baseline_scores(cfg)
+    scored = baseline_scores(cfg, baselines)
     return {
         "protocol": cfg.protocol,
         "spans": spans(cfg),
@@ -216,7 +220,7 @@ def spans(cfg) -> dict:
     return out | ({"test": forecast} if cfg.protocol == "holdout" else {"forecast": forecast, "in_sample": True})
 
 
-def baseline_scores(cfg) -> dict:
+def baseline_scores(cfg, names: list[str] | None = None) -> dict:
     """{baseline: {"label", "forecast", metric: value}} on the run's span, every metric that
     is a function of the forecast alone (none under the notebook's protocol)."""
     from rnnjax.core import data as data_lib
@@ -225,7 +229,7 @@ def baseline_scores(cfg) -> dict:
     _, truth = data_lib.forecast_truth(cfg)
     history = data_lib.history(cfg)
     out = {}
-    for name, values in baselines.of(cfg).items():
+    for name, values in baselines.of(cfg, names).items():
         scores = {
             m: float(spec.of_forecast(values[None], truth, history)[0])
             for m, spec in METRICS.items()

@@ -163,6 +163,18 @@ BAD = [
     (["--spacing", "-1"], "spacing=-1.0"),
     (["--series", "lorenz", "--x-start", "-1"], "x_start=-1.0"),
     (["--resume", "{tmp}/changed"], "has changed"),
+    (["--baselines", "naive"], "--baselines is used with --protocol holdout only"),
+    (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--baselines", "seasonal"], "needs a season"),
+    (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--baselines", "naive,cnn"], "distinct names from naive"),
+    (["--primary", "final_loss"], "--primary 'final_loss' is not allowed: one of forecast_rmse"),
+    (["--protocol", "future"], "protocol='future' is not allowed: must be one of notebook, holdout"),
+    (["--test", "10"], "test=10 is not allowed: is used with protocol='holdout' only"),
+    (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--test", "55"], "test=55 is not allowed: leaves 5 of 60"),
+    (
+        ["--protocol", "holdout", "--data", "{tmp}/short.npy", "--test", "10", "--horizon", "11"],
+        "at most the test span",
+    ),
+    (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--season", "1"], "season=1 is not allowed"),
 ]
 
 

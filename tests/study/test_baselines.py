@@ -21,7 +21,8 @@ def test_naive_seasonal_drift_and_mean_by_hand():
     slope = (HISTORY[-1] - HISTORY[0]) / (len(HISTORY) - 1)
     np.testing.assert_allclose(baselines.drift(HISTORY, steps), HISTORY[-1] + slope * np.arange(1, 11))
     np.testing.assert_allclose(baselines.mean(HISTORY, steps), [HISTORY.mean()] * steps)
-    assert baselines.applicable(0) == ["naive", "drift", "mean", "ar"] and "seasonal" in baselines.applicable(7)
+    assert baselines.applicable(0) == ["naive", "drift", "mean", "ar", "arima", "ets"]
+    assert "seasonal" in baselines.applicable(7)
 
 
 def test_ar_is_least_squares_on_the_training_windows_rolled_out():
@@ -61,8 +62,38 @@ def test_baselines_of_a_held_out_config_see_only_the_values_before_its_origin():
     y = np.sin(np.arange(120) / 4.0) * 20 + 50
     cfg = Config(data=y, protocol="holdout", test=24, season=25, window=10)
     got = baselines.of(cfg)
-    assert set(got) == {"naive", "seasonal", "drift", "mean", "ar"} and all(len(v) == 24 for v in got.values())
+    assert set(got) == {"naive", "seasonal", "drift", "mean", "ar", "arima", "ets"} and all(len(v) == 24 for v in got.values())
     np.testing.assert_array_equal(data.history(cfg), y[:96])
     np.testing.assert_array_equal(got["naive"], [y[95]] * 24)
     np.testing.assert_array_equal(got["seasonal"], y[96 - 25 : 96 - 1])
     assert baselines.of(Config()) == {}  # the notebook's protocol scores none: its forecast is in-sample
+
+
+def test_arima_and_ets_choose_their_form_by_aic():
+    """The lowest-AIC fit's forecast, found here by a loop of our own over the same forms."""
+    pytest.importorskip("statsmodels")
+    import warnings
+
+    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aics = {o: ARIMA(HISTORY, order=o, trend="c" if o[1] == 0 else "n").fit() for o in baselines.ARIMA_ORDERS}
+        best = min(aics.values(), key=lambda f: f.aic)
+        ets = [
+            ExponentialSmoothing(HISTORY, trend=t, seasonal=s, seasonal_periods=7 if s else None).fit()
+            for t in (None, "add")
+            for s in (None, "add")
+        ]
+    np.testing.assert_allclose(baselines.arima(HISTORY, 6), best.forecast(6), rtol=1e-10)
+    want = min(ets, key=lambda f: f.aic).forecast(6)
+    np.testing.assert_allclose(baselines.ets(HISTORY, 6, season=7), want, rtol=1e-10)
+    assert {"arima", "ets"} <= set(baselines.applicable(7))
+
+
+def test_a_baseline_without_its_extra_is_refused_naming_it(monkeypatch):
+    monkeypatch.setattr(baselines, "_statsmodels_installed", lambda: False)
+    assert "arima" not in baselines.applicable(7)
+    why = baselines.refusal(["naive", "arima"], season=7)
+    assert why == "--baselines arima needs statsmodels, an optional extra: pip install -e '.[baselines]'"
