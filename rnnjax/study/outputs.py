@@ -168,6 +168,7 @@ def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: 
     summary = report.sweep_summary(results, grid, rec.get("processes", 1))
     folders.write_json(out / "summary.json", summary)
     plots.sweep_figure(summary, out)
+    folders.write_text(out / "report.md", report.sweep_markdown(summary, rec["command"], rec["environment"]))
     finish_record(out, rec, results, wall_s)
     return summary
 

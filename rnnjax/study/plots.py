@@ -148,9 +148,8 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
         ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
         ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.protocol == "holdout" else "truth")
         for j, (name, values) in enumerate(baselines.of(cfg, baseline_names).items()):
-            ax.plot(
-                t, values, color="0.45", lw=0.9, ls=BASELINE_STYLES[j % len(BASELINE_STYLES)], label=f"baseline: {name}"
-            )
+            style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
+            ax.plot(t, values, color=grey, lw=0.9, ls=style, label=f"baseline: {name}")
     for i, (name, run) in enumerate(runs.items()):
         ax, color = ax_of[name], COLORS[i % len(COLORS)]
         kept = run.masked(run.forecast, drop=True)

@@ -277,7 +277,7 @@ def point_summary(run: Result, point: dict) -> dict:
         "diverged": int(run.diverged.sum()),
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
     }
-    for metric in SWEEP_METRICS:
+    for metric in dict.fromkeys((*SWEEP_METRICS, primary(run.cfg))):
         kept = stats.finite(run.masked(METRICS[metric].fn(run)))
         out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
     return out
@@ -297,7 +297,10 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
             "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
             "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
         }
+    cfg = next(iter(results.values()))[0].cfg
     return {
+        "protocol": cfg.protocol,
+        "primary": primary(cfg),
         "swept": list(grid.swept),
         "grid": grid.points,
         "seeds": next(iter(results.values()))[0].cfg.seeds,
@@ -306,6 +309,46 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
         f"({stats.RESAMPLES} resamples); diverged seeds are counted per point",
         "models": models,
     }
+
+
+def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
+    """A sweep's report.md: at every grid point, the models ranked by the median of the
+    primary metric over their non-diverged seeds, with its bootstrap 95% CI."""
+    metric = summary.get("primary", "forecast_rmse")
+    label = METRICS[metric].label
+    models = summary["models"]
+    protocol = summary.get("protocol", "notebook")
+    where = "held-out values" if protocol == "holdout" else "values inside the span the models trained on"
+    intro = (
+        f"**Protocol: {protocol}** (forecasts scored on {where}). {summary['seeds']} seeds per model and grid "
+        f"point; swept: {', '.join(summary['swept']) or 'nothing'}; backend {environment['backend']}. "
+        f"Statistics: {summary['statistics']}."
+    )
+    lines = [
+        "# Sweep",
+        "",
+        f"`{command}`",
+        "",
+        intro,
+        "",
+        f"## Ranking per grid point by median {label} (lower is better)",
+        "",
+    ]
+    for g, point in enumerate(summary["grid"]):
+        where = ", ".join(f"{f}={point[f]:g}" for f in summary["swept"]) or "the one point"
+        rows = sorted(
+            ((name, m["points"][g]) for name, m in models.items()),
+            key=lambda item: (item[1][metric]["median"] is None, item[1][metric]["median"] or 0.0),
+        )
+        lines += [f"### {where}", "", "| rank | model | median [95% CI] | diverged |", "| ---: | --- | --- | ---: |"]
+        for i, (name, p) in enumerate(rows, 1):
+            lines.append(
+                f"| {i} | {name} | {fmt(p[metric]['median'])} {_ci(p[metric]['median_ci95'])} | "
+                f"{p['diverged']}/{p['seeds']} |"
+            )
+        lines.append("")
+    lines += ["![sweep.png](sweep.png)", ""]
+    return "\n".join(lines)
 
 
 def _span(span) -> str:

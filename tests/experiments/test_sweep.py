@@ -61,7 +61,11 @@ def test_the_sweep_writes_its_run_folder(one_process):
         "summary.json",
         "sweep.png",
         "sweep.svg",
+        "report.md",
     }
+    report = (out / "report.md").read_text()  # a ranking per grid point, on the primary metric
+    assert "## Ranking per grid point by median forecast RMSE" in report and "### lr=1" in report
+    assert report.count("| 1 | ") == 2 and "**Protocol: notebook**" in report
     rows = _rows(out)
     assert len(rows) == 2 * 2 * 3  # models x grid points x seeds
     assert {(r["model"], float(r["lr"]), int(r["seed"])) for r in rows} == {

@@ -62,7 +62,9 @@ def test_baselines_of_a_held_out_config_see_only_the_values_before_its_origin():
     y = np.sin(np.arange(120) / 4.0) * 20 + 50
     cfg = Config(data=y, protocol="holdout", test=24, season=25, window=10)
     got = baselines.of(cfg)
-    assert set(got) == {"naive", "seasonal", "drift", "mean", "ar", "arima", "ets"} and all(len(v) == 24 for v in got.values())
+    assert set(got) == {"naive", "seasonal", "drift", "mean", "ar", "arima", "ets"} and all(
+        len(v) == 24 for v in got.values()
+    )
     np.testing.assert_array_equal(data.history(cfg), y[:96])
     np.testing.assert_array_equal(got["naive"], [y[95]] * 24)
     np.testing.assert_array_equal(got["seasonal"], y[96 - 25 : 96 - 1])
