@@ -34,7 +34,7 @@ def parse(argv):
         help="the metric of the ranking, comparisons and baseline table (default: mase under holdout, "
         "forecast_rmse under the notebook's protocol)",
     )
-    cli.add_config_flags(parser, skip=("cell",))
+    cli.add_config_flags(parser, skip=("cell", "fold"))  # a backtest trains every origin: --origins
     args = parser.parse_args(argv)
     cli.refuse_below_one(args, "chunk")
     return args
@@ -42,7 +42,10 @@ def parse(argv):
 
 def new_run(args, argv):
     configs = {name: cli.config_from_args(args, cell=name) for name in cli.model_names(args)}
-    study = Study(configs, make_grid(next(iter(configs.values()))))
+    first = next(iter(configs.values()))
+    # a backtest's origins are a grid axis: origins x seeds of a model train as one program
+    folds = {"fold": list(range(first.origins))} if first.protocol == "backtest" else None
+    study = Study(configs, make_grid(first, folds))
     options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
     out = cli.new_folder(args.out)

@@ -91,8 +91,12 @@ def new_study(args) -> Study:
     """Configs and grid, validated before anything compiles."""
     first = {f: getattr(args, f)[0] for f in GRID_FLAGS if getattr(args, f) is not None}  # the grid's own values
     configs = {name: cli.config_from_args(args, cell=name, **first) for name in cli.model_names(args)}
+    values = {f: getattr(args, f) for f in GRID_FLAGS}
+    base = next(iter(configs.values()))
+    if base.protocol == "backtest" and values["fold"] is None:  # every origin, unless some are chosen
+        values["fold"] = list(range(base.origins))
     try:
-        grid = make_grid(next(iter(configs.values())), {f: getattr(args, f) for f in GRID_FLAGS})
+        grid = make_grid(base, values)
     except ConfigError as err:
         cli.fail(f"error: {err}")
     return Study(configs, grid)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 FORECAST_MODES = ("window", "carry")
 TIME_SCANS = ("auto", "parallel", "sequential")
 KERNELS = ("xla", "pallas")
-PROTOCOLS = ("notebook", "holdout")
+PROTOCOLS = ("notebook", "holdout", "backtest")
 NOTEBOOK_HORIZON = 180  # the notebook's forecast length
 TEST_FRACTION = 0.1  # holdout's default test span: the last 10% of the series
 
@@ -101,6 +101,11 @@ class Config:
     # notebook's); "holdout": from the end of the training span, over `test` values never seen
     protocol: str = "notebook"
     test: int = 0  # holdout's test span; 0: the horizon if given, else the last 10% of the series
+    origins: int = 0  # backtest: rolling forecast origins, `stride` apart, the last `horizon` before the end
+    stride: int = 0  # backtest: steps between origins; 0: the horizon
+    # backtest: which origin a run forecasts from (0: the earliest); the origins of a backtest
+    # are a grid axis, so that origins x seeds train as one program
+    fold: int = knob(0, RUN, "backtest origins (0: the earliest)", series=True)
     season: int = 0  # the seasonal baseline's period in samples; 0: the series' own, if it has one
     forecast_mode: str = "window"
     horizon: int | None = None  # steps forecast; None: the notebook's 180, or holdout's whole test span
@@ -134,28 +139,45 @@ class Config:
 
     @property
     def test_span(self) -> int:
-        """Values at the end of the series held out from everything the models see (holdout)."""
-        if self.protocol != "holdout":
-            return 0
-        return self.test or self.horizon or max(1, round(TEST_FRACTION * self.length))
+        """Values at the end of the series that the models of the earliest origin never see
+        (holdout: the test span; backtest: every origin's forecast)."""
+        if self.protocol == "holdout":
+            return self.test or self.horizon or max(1, round(TEST_FRACTION * self.length))
+        if self.protocol == "backtest":
+            return self.steps + (max(self.origins, 1) - 1) * self.stride_steps
+        return 0
 
     @property
     def seen(self) -> int:
-        """Values the models may see: training and validation windows, scaling, noise."""
+        """Values the models may see: training and validation windows, scaling, noise (the
+        same number at every backtest origin)."""
         return self.length - self.test_span
 
     @property
     def steps(self) -> int:
-        """The forecast's length: the horizon, or by default the notebook's 180 or holdout's test span."""
+        """The forecast's length: the horizon, or by default the notebook's 180, holdout's test
+        span, or a tenth of the series for each backtest origin."""
         if self.horizon is not None:
             return self.horizon
+        if self.protocol == "backtest":
+            return max(1, round(TEST_FRACTION * self.length))
         return NOTEBOOK_HORIZON if self.protocol == "notebook" else self.test_span
+
+    @property
+    def stride_steps(self) -> int:
+        """Backtest: samples between consecutive origins (default the horizon)."""
+        return self.stride or self.steps
+
+    @property
+    def start(self) -> int:
+        """The first sample the models see: a backtest origin's span slides by its stride."""
+        return self.fold * self.stride_steps if self.protocol == "backtest" else 0
 
     @property
     def origin(self) -> int:
         """Index of the first forecast value: after the first target window (notebook), or
-        the first held-out value (holdout)."""
-        return self.window + 1 if self.protocol == "notebook" else self.seen
+        right after the values the models saw (holdout, each backtest origin)."""
+        return self.window + 1 if self.protocol == "notebook" else self.start + self.seen
 
     @property
     def n_windows(self) -> int:
@@ -244,6 +266,8 @@ def _validate(cfg: Config):
     _check_choice(cfg, "protocol", PROTOCOLS)
     _check_int(cfg, "test", 0)
     _check_int(cfg, "season", 0)
+    for field in ("origins", "stride", "fold"):
+        _check_int(cfg, field, 0)
     if cfg.horizon is not None:
         _check_int(cfg, "horizon", 1)
     checks.protocol(cfg)

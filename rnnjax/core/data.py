@@ -44,12 +44,17 @@ def observed(cfg: Config, n: int | None = None) -> np.ndarray:
 
 
 def scale(cfg: Config) -> Scale | None:
-    """The z-score of the values the training windows hold (y[0 : n_train + window]: never
+    """The z-score of the values the training windows hold (y[start : start + n_train + window]: never
     the validation windows' own or the forecast's later values); None without normalize."""
     if normalization(cfg) == "none":
         return None
-    seen = observed(cfg)[: cfg.n_train + cfg.window]
+    seen = training_values(cfg)
     return Scale(float(np.mean(seen)), float(np.std(seen)))  # Config refuses constant values
+
+
+def training_values(cfg: Config) -> np.ndarray:
+    """The observed values the training windows hold: y[start : start + n_train + window]."""
+    return observed(cfg)[cfg.start : cfg.start + cfg.n_train + cfg.window]
 
 
 def to_model(y: np.ndarray, s: Scale | None) -> np.ndarray:
@@ -70,7 +75,7 @@ def windows(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 def split(cfg: Config) -> Windows:
     """All windows of the observed values the models may see (cfg.seen: under holdout, not
     the test span), scaled, as float32; the last n_val are validation, never shuffled."""
-    r_x, r_y = windows(to_model(observed(cfg)[: cfg.seen], scale(cfg)), cfg.window)
+    r_x, r_y = windows(to_model(observed(cfg)[cfg.start : cfg.start + cfg.seen], scale(cfg)), cfg.window)
     r_x, r_y = r_x.astype(np.float32), r_y.astype(np.float32)
     k = cfg.n_train
     return Windows(r_x[:k], r_y[:k], r_x[k:], r_y[k:])
@@ -100,10 +105,15 @@ def series_groups(cfg: Config, runs) -> list[tuple[Config, np.ndarray]]:
     """The runs (a train.Runs: [R] arrays named as the config's series knobs) grouped by the
     series they see: [(the config of that series, the runs' indices)]."""
     names = knobs(type(cfg), RUN, series=True)
-    values_RxK = np.stack([np.asarray(runs.knobs[k], np.float64) for k in names], axis=1)
+    # a knob the runs do not carry has the config's value in every run, as in a grid
+    columns = [runs.knobs.get(k, np.full(runs.count, getattr(cfg, k))) for k in names]
+    values_RxK = np.stack([np.asarray(c, np.float64) for c in columns], axis=1)
     unique, which = np.unique(values_RxK, axis=0, return_inverse=True)
     which = np.ravel(which)
     return [
-        (cfg.replace(**{k: float(v) for k, v in zip(names, row, strict=True)}), np.flatnonzero(which == g))
+        (
+            cfg.replace(**{k: type(getattr(cfg, k))(v) for k, v in zip(names, row, strict=True)}),
+            np.flatnonzero(which == g),
+        )
         for g, row in enumerate(unique)
     ]

@@ -71,3 +71,25 @@ def naive_seed_epochs_per_s(cfg: Config, epochs: int) -> float:
     for _ in range(epochs):
         params, opt_state = epoch(params, opt_state)
     return epochs / (time.perf_counter() - t0)
+
+
+class BacktestTiming(NamedTuple):
+    one_program_s: float  # every origin x seed of the model in one study (one compiled program)
+    separate_s: float  # the same origins as separate runs, one after another
+    origins: int
+
+
+def backtest_timing(cfg: Config) -> BacktestTiming:
+    """Wall time of a `cfg.origins`-origin backtest of cfg.seeds seeds trained as one program
+    (the origins a grid axis), against the same origins trained one at a time; the same
+    numbers either way (each run equals its config alone)."""
+    from rnnjax.study import runner
+    from rnnjax.study.grid import Study, make_grid
+
+    folds = list(range(cfg.origins))
+    t0 = time.perf_counter()
+    runner.run_study(Study({cfg.cell: cfg}, make_grid(cfg, {"fold": folds})))
+    t1 = time.perf_counter()
+    for f in folds:
+        runner.run(cfg.replace(fold=f))
+    return BacktestTiming(t1 - t0, time.perf_counter() - t1, cfg.origins)

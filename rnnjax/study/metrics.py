@@ -113,14 +113,15 @@ METRICS: dict[str, Metric] = {
 SWEEP_METRICS = tuple(name for name, m in METRICS.items() if m.sweep)
 
 
-def metric_rows(runs: dict[str, Result]) -> list[dict]:
-    """One row per (model, seed), as written to metrics.csv."""
+def metric_rows(runs: dict[str, Result], keys: tuple[str, ...] = ()) -> list[dict]:
+    """One row per (model, seed), as written to metrics.csv; `keys` (Config fields, e.g. a
+    backtest's `fold` and `origin`) lead each row after the model."""
     rows = []
     for name, run in runs.items():
         values = {metric: m.fn(run) for metric, m in METRICS.items()}
         diverged = run.diverged
         for seed in range(run.cfg.seeds):
-            row = {"model": name, "seed": seed, "params": run.n_params}
+            row = {"model": name} | {k: getattr(run.cfg, k) for k in keys} | {"seed": seed, "params": run.n_params}
             row |= {metric: float(v[seed]) for metric, v in values.items()}
             rows.append(row | {"diverged": bool(diverged[seed]), "diverged_epoch": int(run.diverged_epoch[seed])})
     return rows

@@ -17,7 +17,7 @@ import numpy as np
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, metrics, plots, report
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Grid, Study
-from rnnjax.study.results import Result, Timing
+from rnnjax.study.results import Pooled, Result, Timing
 
 KINDS = ("experiment", "sweep")
 
@@ -123,16 +123,22 @@ def write_experiment(
     report.md (with the verdicts on `claims`, if given), then config.json; returns the summary."""
     from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
 
-    runs = {name: points[0] for name, points in results.items()}
-    folders.write_csv(out / "metrics.csv", metrics.metric_rows(runs))
-    histories = {f"{name}_{field}": a for name, r in runs.items() for field, a in r.history._asdict().items()}
-    folders.write_npz(out / "history.npz", **histories)
-    first = next(iter(runs.values()))
-    forecasts = {name: r.forecast for name, r in runs.items()}
-    folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
+    if len(next(iter(results.values()))) > 1:  # a backtest: one point per origin
+        write_origins(out, results)
+        runs = {name: Pooled(points) for name, points in results.items()}
+        drawn = {name: points[-1] for name, points in results.items()}  # the figures: the last origin
+    else:
+        runs = {name: points[0] for name, points in results.items()}
+        folders.write_csv(out / "metrics.csv", metrics.metric_rows(runs))
+        histories = {f"{name}_{field}": a for name, r in runs.items() for field, a in r.history._asdict().items()}
+        folders.write_npz(out / "history.npz", **histories)
+        first = next(iter(runs.values()))
+        forecasts = {name: r.forecast for name, r in runs.items()}
+        folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
+        drawn = runs
     write_params(out, results)
     options = rec.get("report") or {}  # the script's --baselines and --primary, as the run was started
-    figures = [p.name for p in plots.all_figures(runs, out, options.get("baselines")) if p.suffix == ".png"]
+    figures = [p.name for p in plots.all_figures(drawn, out, options.get("baselines")) if p.suffix == ".png"]
     summary = report.summarize(runs, claims, options.get("baselines"), options.get("primary"))
     folders.write_json(out / "summary.json", summary)
     summaries = {name: keras_summary(r.cfg, name) for name, r in runs.items()}
@@ -141,6 +147,25 @@ def write_experiment(
     folders.write_text(out / "report.md", text)
     finish_record(out, rec, results, wall_s)
     return summary
+
+
+def write_origins(out: Path, results: dict[str, list[Result]]) -> None:
+    """A backtest's metrics.csv (a row per model, origin and seed), history.npz [origins,
+    seeds, epochs], forecasts.npz ([origins, seeds, horizon]; truth and context per origin)."""
+    rows = []
+    for name, points in results.items():
+        for r in points:
+            rows += metrics.metric_rows({name: r}, keys=("fold", "origin"))
+    folders.write_csv(out / "metrics.csv", rows)
+    histories, forecasts = {}, {}
+    for name, points in results.items():
+        for field in points[0].history._fields:
+            histories[f"{name}_{field}"] = np.stack([getattr(r.history, field) for r in points])
+        forecasts[name] = np.stack([r.forecast for r in points])
+    first = next(iter(results.values()))
+    truth, context = np.stack([r.truth for r in first]), np.stack([r.context for r in first])
+    folders.write_npz(out / "history.npz", **histories)
+    folders.write_npz(out / "forecasts.npz", truth=truth, context=context, **forecasts)
 
 
 def sweep_rows(results: dict[str, list[Result]], grid: Grid) -> list[dict]:
@@ -198,7 +223,7 @@ def load_run(folder: str | Path) -> RunFolder:
     if not rec.get("finished"):
         raise folders.RunDirError(f"{str(out)!r} has not finished: resume it first")
     study = study_of(rec)
-    sweep = rec["kind"] == "sweep"
+    sweep = rec["kind"] == "sweep" or len(study.grid.points) > 1  # a backtest: a point per origin
     arrays = {}
     for name in ("history.npz", "forecasts.npz", "params.npz"):
         with np.load(out / name) as f:

@@ -13,11 +13,15 @@ import numpy as np
 from rnnjax.study import stats
 from rnnjax.study.grid import Grid
 from rnnjax.study.metrics import METRICS, SWEEP_METRICS
-from rnnjax.study.results import Result
+from rnnjax.study.results import Pooled, Result
 
 ALPHA = 0.05  # significance level of the verdicts
 RANKED_BY = "forecast_rmse"  # the metric of the ranking and of the comparisons (notebook protocol)
-PRIMARY = {"notebook": "forecast_rmse", "holdout": "mase"}  # per protocol: ranking, comparisons, baselines
+PRIMARY = {
+    "notebook": "forecast_rmse",
+    "holdout": "mase",
+    "backtest": "mase",
+}  # per protocol: ranking, comparisons, baselines
 
 
 def primary(cfg) -> str:
@@ -47,6 +51,13 @@ def median(values) -> float | None:
     return stats.describe(values)["median"]
 
 
+def values(run, metric: str) -> np.ndarray:
+    """[seeds] values of `metric`, diverged seeds NaN: a Result's, or a backtest's (Pooled)
+    mean over its origins."""
+    fn = METRICS[metric].fn
+    return run.values(fn) if isinstance(run, Pooled) else run.masked(fn(run))
+
+
 def model_summary(run: Result) -> dict:
     cfg, t = run.cfg, run.timing
     out = {
@@ -57,14 +68,18 @@ def model_summary(run: Result) -> dict:
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
         "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
-    out |= {metric: stats.describe(run.masked(m.fn(run))) for metric, m in METRICS.items()}
+    out |= {metric: stats.describe(values(run, metric)) for metric in METRICS}
+    runs_cfg = getattr(run, "runs_cfg", cfg)  # a backtest's timing covers every origin's runs
     out["timing"] = {
         "compile_s": t.compile_s,
         "train_s": t.train_s,
         "forecast_s": t.forecast_s,
-        "seed_epochs_per_s": t.seed_epochs_per_s(cfg),
+        "seed_epochs_per_s": t.seed_epochs_per_s(runs_cfg),
         "s_per_epoch": t.s_per_epoch(cfg),
     }
+    if isinstance(run, Pooled):  # and each origin's median
+        scored = [m for m, spec in METRICS.items() if spec.of_forecast]
+        out["per_origin"] = {m: [median(f.masked(METRICS[m].fn(f))) for f in run.folds] for m in scored}
     return out
 
 
@@ -75,8 +90,7 @@ def paired(a: str, b: str, values_a, values_b, **fields) -> dict:
 
 
 def comparison(runs: dict[str, Result], a: str, b: str, metric: str = RANKED_BY) -> dict:
-    fn = METRICS[metric].fn
-    return {"metric": metric} | paired(a, b, runs[a].masked(fn(runs[a])), runs[b].masked(fn(runs[b])))
+    return {"metric": metric} | paired(a, b, values(runs[a], metric), values(runs[b], metric))
 
 
 def comparisons(runs: dict[str, Result], metric: str = RANKED_BY) -> list[dict]:
@@ -94,10 +108,10 @@ def ranking(runs: dict[str, Result], metric: str = RANKED_BY) -> list[dict]:
     m = METRICS[metric]
     rows = []
     for name, run in runs.items():
-        values = stats.finite(run.masked(m.fn(run)))
-        middle = float(np.median(values)) if len(values) else None
+        kept = stats.finite(values(run, metric))
+        middle = float(np.median(kept)) if len(kept) else None
         rows.append(
-            {"model": name, "n": len(values), "median": middle, "median_ci95": stats.bootstrap_ci(values, np.median)}
+            {"model": name, "n": len(kept), "median": middle, "median_ci95": stats.bootstrap_ci(kept, np.median)}
         )
     sign = -1.0 if m.lower_is_better is False else 1.0
     return sorted(rows, key=lambda r: (r["median"] is None, sign * (r["median"] or 0.0)))
@@ -186,13 +200,21 @@ def summarize(
 ) -> dict:
     """summary.json: `baselines` (default every one that applies) scored and compared on
     `metric` (default the protocol's primary metric) beside the models."""
-    cfg = next(iter(runs.values())).cfg
+    first = next(iter(runs.values()))
+    cfg = first.cfg
     metric = metric or primary(cfg)
     ranked = ranking(runs, metric)
-    scored = baseline_scores(cfg, baselines)
+    folds = [f.cfg for f in first.folds] if isinstance(first, Pooled) else [cfg]
+    scored = pooled_baseline_scores([baseline_scores(c, baselines) for c in folds])
+    origin_spans = [spans(c) for c in folds]
     return {
         "protocol": cfg.protocol,
-        "spans": spans(cfg),
+        "spans": origin_spans[0],
+        **(
+            {"origins": [s | {"fold": c.fold, "origin": c.origin} for s, c in zip(origin_spans, folds, strict=True)]}
+            if cfg.protocol == "backtest"
+            else {}
+        ),
         "primary": metric,
         "models": {name: model_summary(run) for name, run in runs.items()},
         "comparison": headline(runs, ranked, plugin, metric),
@@ -216,8 +238,23 @@ def spans(cfg) -> dict:
     the forecast is scored on (`test`: held out; under the notebook's protocol, `forecast`,
     which lies inside the span trained on)."""
     forecast = [cfg.origin, cfg.origin + cfg.steps]
-    out = {"train": [0, cfg.n_train + cfg.window], "validation": [cfg.n_train, cfg.seen]}
-    return out | ({"test": forecast} if cfg.protocol == "holdout" else {"forecast": forecast, "in_sample": True})
+    first = cfg.start
+    out = {"train": [first, first + cfg.n_train + cfg.window], "validation": [first + cfg.n_train, first + cfg.seen]}
+    return out | ({"forecast": forecast, "in_sample": True} if cfg.protocol == "notebook" else {"test": forecast})
+
+
+def pooled_baseline_scores(per_origin: list[dict]) -> dict:
+    """One origin's baseline scores as they are; several origins' (a backtest) as each
+    metric's mean over the origins, with the per-origin values and forecasts beside it."""
+    if len(per_origin) == 1:
+        return per_origin[0]
+    out = {}
+    for name, first in per_origin[0].items():
+        metrics = [m for m in first if m in METRICS]
+        out[name] = {"label": first["label"]} | {m: float(np.mean([o[name][m] for o in per_origin])) for m in metrics}
+        out[name] |= {"per_origin": {m: [o[name][m] for o in per_origin] for m in metrics}}
+        out[name] |= {"forecast": [o[name]["forecast"] for o in per_origin]}
+    return out
 
 
 def baseline_scores(cfg, names: list[str] | None = None) -> dict:
@@ -248,18 +285,18 @@ def against_baselines(runs: dict[str, Result], scored: dict, metric: str) -> lis
     best = min(scored, key=lambda name: scored[name][metric] if np.isfinite(scored[name][metric]) else np.inf)
     rows = []
     for name, run in runs.items():
-        values = run.masked(METRICS[metric].fn(run))
+        seeds = values(run, metric)
         fractions = {}
         for base, s in scored.items():
-            cmp = stats.paired(values, np.full(len(values), s[metric]))
+            cmp = stats.paired(seeds, np.full(len(seeds), s[metric]))
             fractions[base] = {"fraction": cmp["paired_fraction"], "ci95": cmp["paired_fraction_ci95"]}
-        test = stats.paired(values, np.full(len(values), scored[best][metric]))
+        test = stats.paired(seeds, np.full(len(seeds), scored[best][metric]))
         rows.append(
             {
                 "model": name,
                 "metric": metric,
-                "median": median(values),
-                "median_ci95": stats.bootstrap_ci(stats.finite(values), np.median),
+                "median": median(seeds),
+                "median_ci95": stats.bootstrap_ci(stats.finite(seeds), np.median),
             }
             | {"better_than": fractions, "best_baseline": best, "vs_best": test}
         )
@@ -278,7 +315,7 @@ def point_summary(run: Result, point: dict) -> dict:
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
     }
     for metric in dict.fromkeys((*SWEEP_METRICS, primary(run.cfg))):
-        kept = stats.finite(run.masked(METRICS[metric].fn(run)))
+        kept = stats.finite(values(run, metric))
         out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
     return out
 
@@ -362,6 +399,17 @@ def _protocol_lines(summary: dict, series: dict) -> list[str]:
         return []
     s = summary["spans"]
     trained = f"trained on {_span(s['train'])} (training windows), validated on {_span(s['validation'])}"
+    if summary["protocol"] == "backtest":
+        listed = "; ".join(
+            f"origin {o['fold']}: trained on {_span(o['train'])}, scored on {_span(o['test'])}"
+            for o in summary["origins"]
+        )
+        rolling = (
+            f"**Protocol: backtest.** {len(summary['origins'])} rolling forecast origins, each model trained only on "
+            f"values before its origin, over training spans of one length ({listed}). A seed's score is its mean over "
+            f"the origins; the figures show the last origin. Primary metric: {METRICS[summary['primary']].label}."
+        )
+        return [rolling, ""]
     if summary["protocol"] == "holdout":
         held = (
             f"**Protocol: holdout.** The forecast is held out: the models {trained}; the closed-loop forecast "

@@ -72,3 +72,45 @@ def _leaves(tree) -> list:
     if isinstance(tree, dict):
         return [leaf for value in tree.values() for leaf in _leaves(value)]
     return [tree]
+
+
+class Pooled(NamedTuple):
+    """One model over the origins of a backtest, each origin's Result with every seed: a
+    seed's metric is its mean over the origins (`values`), so that seeds stay paired."""
+
+    folds: list[Result]
+
+    @property
+    def cfg(self) -> Config:
+        return self.folds[0].cfg
+
+    @property
+    def timing(self) -> Timing:
+        return self.folds[0].timing
+
+    @property
+    def n_params(self) -> int:
+        return self.folds[0].n_params
+
+    @property
+    def runs_cfg(self) -> Config:
+        """The config whose seeds x epochs the timing covers: every origin's runs."""
+        return self.cfg.replace(seeds=self.cfg.seeds * len(self.folds))
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """A seed diverged at any origin."""
+        return np.logical_or.reduce([f.diverged for f in self.folds])
+
+    @property
+    def diverged_epoch(self) -> np.ndarray:
+        """The first origin's nonzero diverged epoch of each seed (0: none)."""
+        epochs = np.stack([f.diverged_epoch for f in self.folds])
+        return np.where(epochs > 0, epochs, np.iinfo(np.int32).max).min(axis=0) % np.iinfo(np.int32).max
+
+    def masked(self, values: np.ndarray, drop: bool = False) -> np.ndarray:
+        return Result.masked(self, values, drop)  # the same rule, with the pooled divergence
+
+    def values(self, fn) -> np.ndarray:
+        """[seeds]: fn of each origin's Result (its diverged seeds NaN), averaged over origins."""
+        return np.mean([f.masked(fn(f)) for f in self.folds], axis=0)

@@ -128,3 +128,31 @@ def test_bad_holdout_settings_are_one_line(fields, named):
     y = np.sin(np.arange(150) / 5.0)
     with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
         Config(data=y, window=10, **fields)
+
+
+def test_each_backtest_origin_sees_only_the_values_before_it():
+    """Origins `stride` apart, the last `horizon` before the end; every origin's training span
+    has one length and ends at its origin; values after it change nothing it sees."""
+    y = np.sin(np.arange(150) / 5.0) * 3 + 7
+    cfg = Config(data=y, protocol="backtest", origins=3, horizon=10, stride=15, window=10)
+    assert [cfg.replace(fold=f).origin for f in range(3)] == [110, 125, 140] and cfg.seen == 110
+    for f in range(3):
+        fold = cfg.replace(fold=f)
+        other = y.copy()
+        other[fold.origin :] = -50.0  # any future
+        for a, b in zip(data.split(fold), data.split(fold.replace(data=other)), strict=True):
+            np.testing.assert_array_equal(a, b)
+        context, truth = data.forecast_truth(fold)
+        np.testing.assert_array_equal(context, y[fold.origin - 10 : fold.origin])
+        np.testing.assert_array_equal(truth, y[fold.origin : fold.origin + 10])
+        assert data.split(fold).x_train[0, 0, 0] == pytest.approx(
+            (y[15 * f] - data.scale(fold).mean) / data.scale(fold).sd
+        )
+    from rnnjax.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="origins=20 is not allowed: do not fit the series"):
+        Config(data=y, protocol="backtest", origins=20, horizon=10, window=10)
+    with pytest.raises(ConfigError, match="fold=3 is not allowed: must be less than origins=3"):
+        cfg.replace(fold=3)
+    with pytest.raises(ConfigError, match="origins=2 is not allowed: is used with protocol='backtest' only"):
+        Config(data=y, origins=2)

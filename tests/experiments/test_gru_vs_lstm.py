@@ -154,3 +154,30 @@ def test_a_held_out_forecast_against_baselines(tmp_path):
     np.testing.assert_allclose(seasonal, history[-11:][np.arange(48) % 11])
     report = (out / "report.md").read_text()
     assert "**Protocol: holdout.** The forecast is held out" in report and "## Against baselines" in report
+
+
+def test_a_backtest_scores_every_origin_and_pools_seeds(tmp_path):
+    """--protocol backtest --origins 3 --horizon 24: origins x seeds in one program per model,
+    each origin scored, a seed's score its mean over origins, baselines per origin."""
+    pytest.importorskip("statsmodels")
+    from statsmodels.datasets import sunspots
+
+    out = tmp_path / "backtest"
+    args = ["--series", "sunspots", "--protocol", "backtest", "--origins", "3", "--horizon", "24"]
+    extra = ["--seeds", "2", "--epochs", "10", "--hidden", "8", "--baselines", "naive,ar", "--no-compile-cache"]
+    scripts.load("gru_vs_lstm").main([*args, *extra, "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "backtest" and [o["origin"] for o in summary["origins"]] == [237, 261, 285]
+    config = json.loads((out / "config.json").read_text())
+    assert [p["fold"] for p in config["grid"]] == [0, 1, 2]
+    assert [p.name for p in (out / "checkpoints" / "gru").iterdir()] == ["runs-0-6.ckpt"]  # one program: 3 x 2 runs
+    rows = load_metrics(out)["gru"]
+    np.testing.assert_array_equal(rows["fold"], [0, 0, 1, 1, 2, 2])
+    per_seed = rows["mase"].reshape(3, 2).mean(axis=0)
+    assert summary["models"]["gru"]["mase"]["median"] == pytest.approx(np.median(per_seed))
+    y = sunspots.load().data["SUNACTIVITY"].to_numpy()
+    naive = [np.mean(np.abs(y[o : o + 24] - y[o - 1])) / np.mean(np.abs(np.diff(y[:o]))) for o in (237, 261, 285)]
+    np.testing.assert_allclose(summary["baselines"]["naive"]["per_origin"]["mase"], naive, rtol=1e-10)
+    assert summary["baselines"]["naive"]["mase"] == pytest.approx(np.mean(naive))
+    assert np.load(out / "forecasts.npz")["gru"].shape == (3, 2, 24)
+    assert "**Protocol: backtest.** 3 rolling forecast origins" in (out / "report.md").read_text()

@@ -48,3 +48,16 @@ def test_more_devices_than_there_are_is_refused(tmp_path):
         check=False,
     )
     assert proc.returncode == 2 and "--devices 64" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_backtest_speed_writes_its_ratio_and_figure(tmp_path):
+    import json
+
+    import scripts
+
+    out = tmp_path / "bts"
+    args = ["--series", "lorenz", "--origins", "2", "--horizon", "5", "--seeds", "2", "--epochs", "2", "--hidden", "4"]
+    scripts.load("backtest_speed").main([*args, "--out", str(out)])
+    record = json.loads((out / "backtest_speed.json").read_text())
+    assert record["origins"] == 2 and record["ratio"] > 0 and record["one_program_s"] > 0
+    assert (out / "backtest_speed.png").stat().st_size > 0

@@ -14,7 +14,15 @@ TINY = Config(hidden=6, epochs=4, seeds=3)
 def test_grid_is_the_product_of_the_values_given():
     grid = grid_lib.make_grid(TINY, {"lr": [0.01, 0.1], "momentum": [0.0, 0.9]})
     assert grid.swept == ("lr", "momentum") and len(grid.points) == 4
-    assert grid.points[1] == {"hidden": 6, "window": 20, "lr": 0.01, "momentum": 0.9, "tau": TINY.tau, "noise": 0.0}
+    assert grid.points[1] == {
+        "hidden": 6,
+        "window": 20,
+        "lr": 0.01,
+        "momentum": 0.9,
+        "tau": TINY.tau,
+        "noise": 0.0,
+        "fold": 0,
+    }
     runs = grid_lib.grid_runs(grid, seeds=3)
     assert runs.count == 12
     np.testing.assert_array_equal(runs.seed, [0, 1, 2] * 4)

@@ -119,3 +119,27 @@ def test_units_of_one_shape_compile_once():
     one = _compiles_of(Study({"gru": tiny.replace(hidden=9, seeds=2)}, make_grid(tiny.replace(hidden=9))), 2)
     assert one > 0 and three == one
     assert _compiles_of(Study({"gru": tiny.replace(hidden=7, seeds=6)}, make_grid(tiny.replace(hidden=7))), 2) == 0
+
+
+def test_a_killed_backtest_resumes_bit_identical(tmp_path):
+    """A backtest is a grid over its origins: origins x seeds of a model are one unit (one
+    program), checkpointed and resumed like any study."""
+    cfg = Config(series="lorenz", protocol="backtest", origins=3, horizon=10, hidden=4, epochs=6, seeds=2)
+    study = Study({"gru": cfg}, make_grid(cfg, {"fold": [0, 1, 2]}))
+    assert [u[1:] for u in runner.plan(study, None, 2, None, 0, 1)] == [(0, 6, 6)]
+    whole = runner.run_study(study, tmp_path / "whole", chunk=2)["gru"]
+    assert [r.cfg.origin for r in whole] == [170, 180, 190] and len({r.truth[0] for r in whole}) == 3
+
+    class Kill(runner.Quiet):  # stop after the first checkpoint
+        def chunk(self, unit, progress):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_study(study, tmp_path / "killed", chunk=2, monitor=Kill())
+    assert checkpoint.read_epoch(tmp_path / "killed/checkpoints/gru/runs-0-6.ckpt") == 2
+    resumed = runner.run_study(study, tmp_path / "killed", chunk=2)["gru"]
+    for a, b in zip(whole, resumed, strict=True):
+        for x, y in zip(
+            jax.tree.leaves((a.history, a.forecast)), jax.tree.leaves((b.history, b.forecast)), strict=True
+        ):
+            np.testing.assert_array_equal(x, y)

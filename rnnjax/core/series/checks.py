@@ -39,7 +39,7 @@ def values(cfg: Config, recorded):
 
     if recorded is None and cfg.length > MAX_CHECKED_POINTS:
         return  # a computed series this long is the memory check's to refuse; not computed here
-    seen = data.observed(cfg)[: cfg.n_train + cfg.window]
+    seen = data.training_values(cfg)
     what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
     what += f" with noise={cfg.noise!r}" if cfg.noise else ""
     biggest = float(np.max(np.abs(seen)))
@@ -122,13 +122,33 @@ def horizon(cfg: Config, source):
 def protocol(cfg: Config):
     """Holdout: a test span that leaves at least one batch of training windows, a horizon
     inside it, a season the training span holds; the notebook's protocol takes neither."""
+    if cfg.protocol != "backtest":
+        for field in ("origins", "stride", "fold"):
+            if getattr(cfg, field):
+                refuse(field, getattr(cfg, field), "is used with protocol='backtest' only")
     if cfg.protocol == "notebook":
         for field, why in (("test", "holds out no test span"), ("season", "scores no baseline")):
             if getattr(cfg, field):
                 refuse(field, getattr(cfg, field), f"is used with protocol='holdout' only (the notebook's {why})")
         return
+    if cfg.protocol == "backtest":
+        if cfg.test:
+            refuse(
+                "test", cfg.test, "is not used with protocol='backtest': its spans follow from origins, horizon, stride"
+            )
+        if cfg.origins < 1:
+            refuse("origins", cfg.origins, "must be an integer >= 1 with protocol='backtest'")
+        if cfg.fold >= cfg.origins:
+            refuse("fold", cfg.fold, f"must be less than origins={cfg.origins}")
     test, seen = cfg.test_span, cfg.seen
-    if cfg.horizon is not None and cfg.horizon > test:
+    if seen <= cfg.window and cfg.protocol == "backtest":
+        refuse(
+            "origins",
+            cfg.origins,
+            f"do not fit the series: {cfg.origins} origins {cfg.stride_steps} apart, each forecasting "
+            f"{cfg.steps} values, leave {max(seen, 0)} of {cfg.length} values to train on (window={cfg.window})",
+        )
+    if cfg.protocol == "holdout" and cfg.horizon is not None and cfg.horizon > test:
         refuse(
             "horizon", cfg.horizon, f"must be at most the test span ({test} values): only held-out values are scored"
         )

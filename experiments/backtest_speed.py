@@ -1,0 +1,46 @@
+"""A K-origin backtest as one program against K separate runs, in the same minute: wall time
+and the ratio, printed and drawn.
+
+    python experiments/backtest_speed.py --origins 8 --seeds 16 --epochs 200 --out runs/backtest_speed
+"""
+
+import sys
+
+from rnnjax.scaling import bench, runtime
+from rnnjax.study import cli, folders
+
+
+def main(argv=None):
+    runtime.use_all_cores()  # one XLA host device per core, before anything computes
+    parser = cli.Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="a new or empty folder (default: runs/<time stamp>)")
+    cli.add_config_flags(parser, skip=("protocol", "fold"))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    given = {k: v for k, v in vars(args).items() if k != "out" and v is not None}
+    defaults = {"series": "sunspots", "origins": 8, "horizon": 12, "seeds": 16, "epochs": 200}
+    cfg = cli.config_from_args(args, protocol="backtest", **{k: v for k, v in defaults.items() if k not in given})
+    out = cli.new_folder(args.out)
+    t = bench.backtest_timing(cfg)
+    ratio = t.separate_s / t.one_program_s
+    line = (
+        f"{cfg.cell}, {cfg.series}: {t.origins} origins x {cfg.seeds} seeds"
+        f" x {cfg.epochs} epochs: one program {t.one_program_s:.1f} s, {t.origins} separate runs "
+        f"{t.separate_s:.1f} s ({ratio:.2f}x)"
+    )
+    print(line)
+    folders.write_json(out / "backtest_speed.json", t._asdict() | {"ratio": ratio, "config": cfg.as_dict()})
+    from rnnjax.study.plots import finish, subplots
+
+    fig, ax = subplots(figsize=(6, 3.5))
+    ax.barh([0, 1], [t.one_program_s, t.separate_s], color=["tab:blue", "tab:gray"])
+    ax.set_yticks([0, 1], [f"one program\n({t.origins} origins x {cfg.seeds} seeds)", f"{t.origins} separate runs"])
+    ax.barh([], [], color="tab:blue", label=f"{ratio:.2f}x faster as one program")
+    ax.set(
+        xlabel="wall time (s), compile included", title=f"Backtest: {t.origins} origins, {cfg.cell}, one measurement"
+    )
+    finish(fig, ax, out, "backtest_speed")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    cli.main_guard(main)
