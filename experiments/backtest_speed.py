@@ -18,6 +18,8 @@ def main(argv=None):
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     given = {k: v for k, v in vars(args).items() if k != "out" and v is not None}
     defaults = {"series": "sunspots", "origins": 8, "horizon": 12, "seeds": 16, "epochs": 200}
+    if "data" in given:  # a file is the series
+        defaults.pop("series")
     cfg = cli.config_from_args(args, protocol="backtest", **{k: v for k, v in defaults.items() if k not in given})
     out = cli.new_folder(args.out)
     t = bench.backtest_timing(cfg)

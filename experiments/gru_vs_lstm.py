@@ -65,7 +65,7 @@ def report_options(args, cfg) -> dict:
     if names is not None:
         if cfg.protocol == "notebook":
             cli.fail("error: --baselines is used with --protocol holdout only: the notebook's forecast is in-sample")
-        why = baselines.refusal(names, season(cfg))
+        why = baselines.refusal(names, season(cfg), cfg.n_train, cfg.window)
         if why:
             cli.fail(f"error: {why}")
     scorable = [m for m, spec in METRICS.items() if spec.of_forecast]

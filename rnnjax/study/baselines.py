@@ -76,33 +76,47 @@ ARIMA_ORDERS = [(p, d, q) for p in range(3) for d in range(2) for q in range(2)]
 
 def arima(history: np.ndarray, steps: int, **_) -> np.ndarray:
     """statsmodels' ARIMA(p, d, q), p <= 2, d <= 1, q <= 1 (with a constant when d = 0), the
-    order of lowest AIC fitted on the values before the origin."""
-    import warnings
-
+    order of lowest AIC fitted on the history it is given (the span the models saw)."""
     from statsmodels.tsa.arima.model import ARIMA
 
-    with warnings.catch_warnings():  # convergence chatter of the orders that lose
+    forms = [lambda o=o: ARIMA(history, order=o, trend="c" if o[1] == 0 else "n").fit() for o in ARIMA_ORDERS]
+    return _lowest_aic(forms).forecast(steps)
+
+
+def _lowest_aic(forms):
+    """The fit of lowest finite AIC among `forms` (callables that fit one form each); a form
+    that fails to fit is passed over, as a form of infinite AIC would be."""
+    import warnings
+
+    fits = []
+    with warnings.catch_warnings():  # convergence chatter of the forms that lose
         warnings.simplefilter("ignore")
-        fits = [ARIMA(history, order=o, trend="c" if o[1] == 0 else "n").fit() for o in ARIMA_ORDERS]
-    return np.asarray(min(fits, key=lambda f: f.aic).forecast(steps), np.float64)
+        for fit in forms:
+            try:
+                fits.append(fit())
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+    fits = [f for f in fits if np.isfinite(f.aic)]
+    if not fits:
+        raise ValueError("no form could be fitted")
+    return min(fits, key=lambda f: f.aic)
 
 
 def ets(history: np.ndarray, steps: int, season: int = 0, **_) -> np.ndarray:
-    """statsmodels' Holt-Winters exponential smoothing: an additive trend and (with a
-    season) additive seasonality, each on or off, whichever has the lowest AIC."""
-    import warnings
-
+    """statsmodels' Holt-Winters exponential smoothing: an additive trend and (with a season
+    the history holds at least twice, as statsmodels needs) additive seasonality, each on or
+    off, whichever has the lowest AIC."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    seasonals = (None, "add") if season else (None,)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fits = [
-            ExponentialSmoothing(history, trend=t, seasonal=s, seasonal_periods=season if s else None).fit()
-            for t in (None, "add")
-            for s in seasonals
-        ]
-    return np.asarray(min(fits, key=lambda f: f.aic).forecast(steps), np.float64)
+    seasonals = (None, "add") if season and len(history) >= 2 * season + 10 else (None,)
+    forms = [
+        lambda t=t, s=s: ExponentialSmoothing(
+            history, trend=t, seasonal=s, seasonal_periods=season if s else None
+        ).fit()
+        for t in (None, "add")
+        for s in seasonals
+    ]
+    return _lowest_aic(forms).forecast(steps)
 
 
 BASELINES: dict[str, Baseline] = {
@@ -116,11 +130,17 @@ BASELINES: dict[str, Baseline] = {
 }
 
 
-def applicable(season: int) -> list[str]:
-    """The baselines that apply: all, less `seasonal` without a season, and less those whose
-    optional extra is not installed (the report lists the baselines it scored)."""
+def applicable(season: int, n_fit: int | None = None, window: int | None = None) -> list[str]:
+    """The baselines that apply: all, less `seasonal` without a season, `ar` with no more
+    training windows than its window + 1 coefficients (least squares would interpolate), and
+    those whose optional extra is not installed (the report lists the baselines it scored)."""
     installed = _statsmodels_installed()
-    return [name for name, b in BASELINES.items() if (season or not b.needs_season) and (installed or not b.extra)]
+    few = n_fit is not None and window is not None and n_fit <= window + 1
+    return [
+        name
+        for name, b in BASELINES.items()
+        if (season or not b.needs_season) and (installed or not b.extra) and not (few and name == "ar")
+    ]
 
 
 def forecasts(
@@ -128,7 +148,7 @@ def forecasts(
 ) -> dict[str, np.ndarray]:
     """{baseline: [steps]} for `names` (default every baseline that applies)."""
     kwargs = {"season": season, "window": window, "n_fit": n_fit}
-    chosen = applicable(season) if names is None else names
+    chosen = applicable(season, n_fit, window) if names is None else names
     return {name: BASELINES[name].fn(np.asarray(history, np.float64), steps, **kwargs) for name in chosen}
 
 
@@ -145,13 +165,15 @@ def of(cfg, names: list[str] | None = None) -> dict[str, np.ndarray]:
     return forecasts(data_lib.history(cfg)[cfg.start :], cfg.steps, season(cfg), cfg.window, cfg.n_train, names)
 
 
-def refusal(names: list[str], season: int) -> str | None:
+def refusal(names: list[str], season: int, n_fit: int | None = None, window: int | None = None) -> str | None:
     """Why these baseline names cannot be scored (one line), or None."""
     unknown = [n for n in names if n not in BASELINES]
     if unknown or len(set(names)) != len(names) or not names:
         return f"--baselines {','.join(names)!r} is not allowed: distinct names from {', '.join(BASELINES)}"
     if not season and any(BASELINES[n].needs_season for n in names):
         return "--baselines seasonal needs a season: --season P (or a series that has its own, e.g. sunspots)"
+    if "ar" in names and "ar" not in applicable(season, n_fit, window):
+        return f"--baselines ar needs more training windows ({n_fit}) than its {window + 1} coefficients"
     missing = [n for n in names if BASELINES[n].extra and not _statsmodels_installed()]
     if missing:
         return f"--baselines {','.join(missing)} needs statsmodels, an optional extra: {EXTRA_INSTALL}"

@@ -66,23 +66,22 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     t = np.arange(cfg.length)
     fig, ax = subplots(figsize=(8, 3.5))
     # a window's inputs and targets span window + 1 samples
-    train_end, val_start = cfg.n_train + cfg.window, cfg.n_train
-    ax.axvspan(0, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[0..{train_end}]")
+    # spans from the first value these models saw (a backtest origin's slides by its stride)
+    start, val_end = cfg.start, cfg.start + cfg.seen - 1
+    train_end, val_start = start + cfg.n_train + cfg.window, start + cfg.n_train
+    ax.axvspan(
+        start, train_end, color="tab:blue", alpha=0.12, label=f"{cfg.n_train} training windows: y[{start}..{train_end}]"
+    )
     ax.axvspan(
         val_start,
-        cfg.seen - 1,
+        val_end,
         color="tab:orange",
         alpha=0.18,
-        label=f"{cfg.n_val} validation windows: y[{val_start}..{cfg.seen - 1}]",
+        label=f"{cfg.n_val} validation windows: y[{val_start}..{val_end}]",
     )
-    if cfg.test_span:
-        ax.axvspan(
-            cfg.seen,
-            cfg.length - 1,
-            color="tab:red",
-            alpha=0.12,
-            label=f"held out (test): y[{cfg.seen}..{cfg.length - 1}]",
-        )
+    if cfg.protocol != "notebook":
+        stop = cfg.origin + cfg.steps - 1
+        ax.axvspan(cfg.origin, stop, color="tab:red", alpha=0.12, label=f"held out, scored: y[{cfg.origin}..{stop}]")
     ax.plot(t, seen, "k.-", ms=3, lw=0.8, label=describe(cfg) + (" (as observed)" if cfg.noise else ""))
     if cfg.noise:
         ax.plot(t, y, "-", color="tab:red", lw=1.0, label="clean series (the forecast's truth)")

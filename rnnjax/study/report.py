@@ -324,14 +324,17 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
     models = {}
     for name, runs in results.items():
         points = [point_summary(run, point) for run, point in zip(runs, grid.points, strict=True)]
-        scored = [p for p in points if p["forecast_rmse"]["median"] is not None]
-        best = min(scored, key=lambda p: p["forecast_rmse"]["median"]) if scored else None
         cfg, t = runs[0].cfg, runs[0].timing
+        # the notebook's forecast is in-sample, so it may choose; a held-out one must not: the
+        # validation loss chooses there, and the test span only scores the choice
+        chooser = "forecast_rmse" if cfg.protocol == "notebook" else "final_val_loss"
+        scored = [p for p in points if p[chooser]["median"] is not None]
+        best = min(scored, key=lambda p: p[chooser]["median"]) if scored else None
         run_epochs = len(runs) * cfg.seeds * cfg.epochs
         models[name] = {
             "cell": cfg.cell,
             "points": points,
-            "best_by_forecast_rmse": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
+            f"best_by_{chooser}": None if best is None else {f: best[f] for f in grid.swept or ("lr",)},
             "timing": t._asdict() | {"seed_epochs_per_s": run_epochs / t.train_s if t.train_s else None},
         }
     cfg = next(iter(results.values()))[0].cfg
@@ -355,7 +358,10 @@ def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
     label = METRICS[metric].label
     models = summary["models"]
     protocol = summary.get("protocol", "notebook")
-    where = "held-out values" if protocol == "holdout" else "values inside the span the models trained on"
+    where = {
+        "holdout": "held-out values",
+        "backtest": "held-out values, ranked per origin (`fold`)",
+    }.get(protocol, "values inside the span the models trained on")
     intro = (
         f"**Protocol: {protocol}** (forecasts scored on {where}). {summary['seeds']} seeds per model and grid "
         f"point; swept: {', '.join(summary['swept']) or 'nothing'}; backend {environment['backend']}. "

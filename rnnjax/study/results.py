@@ -104,7 +104,7 @@ class Pooled(NamedTuple):
 
     @property
     def diverged_epoch(self) -> np.ndarray:
-        """The first origin's nonzero diverged epoch of each seed (0: none)."""
+        """Each seed's earliest diverged epoch over the origins (0: none diverged)."""
         epochs = np.stack([f.diverged_epoch for f in self.folds])
         return np.where(epochs > 0, epochs, np.iinfo(np.int32).max).min(axis=0) % np.iinfo(np.int32).max
 

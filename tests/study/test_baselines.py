@@ -99,3 +99,20 @@ def test_a_baseline_without_its_extra_is_refused_naming_it(monkeypatch):
     assert "arima" not in baselines.applicable(7)
     why = baselines.refusal(["naive", "arima"], season=7)
     assert why == "--baselines arima needs statsmodels, an optional extra: pip install -e '.[baselines]'"
+
+
+def test_a_season_the_history_holds_less_than_twice_is_not_fitted_seasonally():
+    """statsmodels needs two full cycles: with fewer, ETS chooses among the other forms
+    instead of failing after training (the run could then never write its report)."""
+    pytest.importorskip("statsmodels")
+    got = baselines.ets(HISTORY, 6, season=40)  # 60 values: 1.5 cycles
+    np.testing.assert_allclose(got, baselines.ets(HISTORY, 6, season=0), rtol=1e-12)
+
+
+def test_an_underdetermined_ar_is_not_a_baseline():
+    """AR(window) has window + 1 coefficients: with no more training windows, least squares
+    would interpolate them, and that AR would be the bar every model is held to."""
+    assert "ar" not in baselines.applicable(0, n_fit=21, window=20) and "ar" in baselines.applicable(0, 22, 20)
+    assert baselines.refusal(["ar"], 0, n_fit=15, window=20) == (
+        "--baselines ar needs more training windows (15) than its 21 coefficients"
+    )
