@@ -44,7 +44,7 @@ def new_run(args, argv):
     configs = {name: cli.config_from_args(args, cell=name) for name in cli.model_names(args)}
     first = next(iter(configs.values()))
     # a backtest's origins are a grid axis: origins x seeds of a model train as one program
-    folds = {"fold": list(range(first.origins))} if first.protocol == "backtest" else None
+    folds = {"fold": list(range(first.origins))} if first.forecast_protocol == "backtest" else None
     study = Study(configs, make_grid(first, folds))
     options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
@@ -63,7 +63,7 @@ def report_options(args, cfg) -> dict:
 
     names = None if args.baselines is None else args.baselines.split(",")
     if names is not None:
-        if cfg.protocol == "notebook":
+        if cfg.forecast_protocol == "notebook":
             cli.fail("error: --baselines is used with --protocol holdout only: the notebook's forecast is in-sample")
         why = baselines.refusal(names, season(cfg), cfg.n_train, cfg.window)
         if why:
@@ -92,7 +92,7 @@ def main(argv=None):
     results = cli.run_with_progress(study, out, chunk, None, SCRIPT, summaries=True)
     with cli.writing_outputs(SCRIPT, out):
         # the notebook's claims are about its own protocol: an in-sample forecast
-        in_sample = next(iter(study.configs.values())).protocol == "notebook"
+        in_sample = next(iter(study.configs.values())).forecast_protocol == "notebook"
         claims = notebook.CLAIMS if in_sample else None
         summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, claims)
     for name, m in summary["models"].items():

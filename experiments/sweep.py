@@ -93,7 +93,7 @@ def new_study(args) -> Study:
     configs = {name: cli.config_from_args(args, cell=name, **first) for name in cli.model_names(args)}
     values = {f: getattr(args, f) for f in GRID_FLAGS}
     base = next(iter(configs.values()))
-    if base.protocol == "backtest" and values["fold"] is None:  # every origin, unless some are chosen
+    if base.forecast_protocol == "backtest" and values["fold"] is None:  # every origin, unless some are chosen
         values["fold"] = list(range(base.origins))
     try:
         grid = make_grid(base, values)

@@ -37,7 +37,7 @@ assert rj.METRICS["forecast_rmse"].fn(r).shape == (4,)
 assert rj.forecast(r.cfg.replace(horizon=30), r.params).shape == (4, 30)
 assert gru.params["cell"]["recurrent_kernel"].shape == (2, 8, 24) and gru.loss.shape == (2, 60)
 assert folder.kind == "experiment" and list(folder.results) == ["gru", "lstm"]
-assert mine.forecast.shape == (2, 180) and mine.cfg.length == 300 and 0 < np.median(mine.forecast) < 100
+assert mine.forecast.shape == (2, 30) and mine.cfg.length == 300 and mine.cfg.forecast_protocol == "holdout" and 0 < np.median(mine.forecast) < 100
 print("ok")
 """
     assert python(code + checks, cwd=tmp_path).strip().endswith("ok")

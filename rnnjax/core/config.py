@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 FORECAST_MODES = ("window", "carry")
 TIME_SCANS = ("auto", "parallel", "sequential")
 KERNELS = ("xla", "pallas")
-PROTOCOLS = ("notebook", "holdout", "backtest")
+PROTOCOLS = ("auto", "notebook", "holdout", "backtest")
 NOTEBOOK_HORIZON = 180  # the notebook's forecast length
 TEST_FRACTION = 0.1  # holdout's default test span: the last 10% of the series
 
@@ -98,8 +98,9 @@ class Config:
     seed: int = 0  # base seed; seed i of a run is fold_in(key(seed), i)
     # forecast
     # "notebook": from the first target window, inside the span the models trained on (the seed
-    # notebook's); "holdout": from the end of the training span, over `test` values never seen
-    protocol: str = "notebook"
+    # notebook's); "holdout": from the end of the training span, over `test` values never seen;
+    # "auto": the notebook's for its closed-form series, holdout for every other (forecast_protocol)
+    protocol: str = "auto"
     test: int = 0  # holdout's test span; 0: the horizon if given, else the last 10% of the series
     origins: int = 0  # backtest: rolling forecast origins, `stride` apart, the last `horizon` before the end
     stride: int = 0  # backtest: steps between origins; 0: the horizon
@@ -138,12 +139,22 @@ class Config:
         return DEFAULT_N_POINTS if recorded is None else len(recorded)
 
     @property
+    def forecast_protocol(self) -> str:
+        """`protocol` with "auto" resolved: the notebook's for closed-form series (the damped
+        series: every Keras-parity number), holdout for recorded data and integrated series."""
+        if self.protocol != "auto":
+            return self.protocol
+        from rnnjax.core.series import source, spec
+
+        return "holdout" if self.data or source(self) is not None or spec(self.series).step else "notebook"
+
+    @property
     def test_span(self) -> int:
         """Values at the end of the series that the models of the earliest origin never see
         (holdout: the test span; backtest: every origin's forecast)."""
-        if self.protocol == "holdout":
+        if self.forecast_protocol == "holdout":
             return self.test or self.horizon or max(1, round(TEST_FRACTION * self.length))
-        if self.protocol == "backtest":
+        if self.forecast_protocol == "backtest":
             return self.steps + (max(self.origins, 1) - 1) * self.stride_steps
         return 0
 
@@ -159,9 +170,9 @@ class Config:
         span, or a tenth of the series for each backtest origin."""
         if self.horizon is not None:
             return self.horizon
-        if self.protocol == "backtest":
+        if self.forecast_protocol == "backtest":
             return max(1, round(TEST_FRACTION * self.length))
-        return NOTEBOOK_HORIZON if self.protocol == "notebook" else self.test_span
+        return NOTEBOOK_HORIZON if self.forecast_protocol == "notebook" else self.test_span
 
     @property
     def stride_steps(self) -> int:
@@ -171,13 +182,13 @@ class Config:
     @property
     def start(self) -> int:
         """The first sample the models see: a backtest origin's span slides by its stride."""
-        return self.fold * self.stride_steps if self.protocol == "backtest" else 0
+        return self.fold * self.stride_steps if self.forecast_protocol == "backtest" else 0
 
     @property
     def origin(self) -> int:
         """Index of the first forecast value: after the first target window (notebook), or
         right after the values the models saw (holdout, each backtest origin)."""
-        return self.window + 1 if self.protocol == "notebook" else self.start + self.seen
+        return self.window + 1 if self.forecast_protocol == "notebook" else self.start + self.seen
 
     @property
     def n_windows(self) -> int:

@@ -159,7 +159,7 @@ def of(cfg, names: list[str] | None = None) -> dict[str, np.ndarray]:
     from rnnjax.core import data as data_lib
     from rnnjax.core.series import season
 
-    if cfg.protocol == "notebook":
+    if cfg.forecast_protocol == "notebook":
         return {}
     # fitted on the span the models see (a backtest origin's slides); MASE's scale uses all
     return forecasts(data_lib.history(cfg)[cfg.start :], cfg.steps, season(cfg), cfg.window, cfg.n_train, names)

@@ -79,7 +79,7 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         alpha=0.18,
         label=f"{cfg.n_val} validation windows: y[{val_start}..{val_end}]",
     )
-    if cfg.protocol != "notebook":
+    if cfg.forecast_protocol != "notebook":
         stop = cfg.origin + cfg.steps - 1
         ax.axvspan(cfg.origin, stop, color="tab:red", alpha=0.12, label=f"held out, scored: y[{cfg.origin}..{stop}]")
     ax.plot(t, seen, "k.-", ms=3, lw=0.8, label=describe(cfg) + (" (as observed)" if cfg.noise else ""))
@@ -145,7 +145,9 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
     fig, ax_of, axes = panels(list(runs), size=(9, 4.5))
     for ax in axes:
         ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
-        ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.protocol == "holdout" else "truth")
+        ax.plot(
+            t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.forecast_protocol == "holdout" else "truth"
+        )
         for j, (name, values) in enumerate(baselines.of(cfg, baseline_names).items()):
             style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
             ax.plot(t, values, color=grey, lw=0.9, ls=style, label=f"baseline: {name}")
@@ -156,7 +158,7 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
             ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
         ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
         _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
-    held = "held-out " if cfg.protocol == "holdout" else ""
+    held = "held-out " if cfg.forecast_protocol == "holdout" else ""
     title = f"Closed-loop {held}forecast ({cfg.forecast_mode} mode, {cfg.steps} steps); band = 10-90% over seeds"
     legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
     return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)

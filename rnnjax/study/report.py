@@ -26,7 +26,7 @@ PRIMARY = {
 
 def primary(cfg) -> str:
     """The metric a run's comparisons, ranking and baseline table use."""
-    return PRIMARY[cfg.protocol]
+    return PRIMARY[cfg.forecast_protocol]
 
 
 class Claims(NamedTuple):
@@ -208,11 +208,11 @@ def summarize(
     scored = pooled_baseline_scores([baseline_scores(c, baselines) for c in folds])
     origin_spans = [spans(c) for c in folds]
     return {
-        "protocol": cfg.protocol,
+        "protocol": cfg.forecast_protocol,
         "spans": origin_spans[0],
         **(
             {"origins": [s | {"fold": c.fold, "origin": c.origin} for s, c in zip(origin_spans, folds, strict=True)]}
-            if cfg.protocol == "backtest"
+            if cfg.forecast_protocol == "backtest"
             else {}
         ),
         "primary": metric,
@@ -240,7 +240,9 @@ def spans(cfg) -> dict:
     forecast = [cfg.origin, cfg.origin + cfg.steps]
     first = cfg.start
     out = {"train": [first, first + cfg.n_train + cfg.window], "validation": [first + cfg.n_train, first + cfg.seen]}
-    return out | ({"forecast": forecast, "in_sample": True} if cfg.protocol == "notebook" else {"test": forecast})
+    return out | (
+        {"forecast": forecast, "in_sample": True} if cfg.forecast_protocol == "notebook" else {"test": forecast}
+    )
 
 
 def pooled_baseline_scores(per_origin: list[dict]) -> dict:
@@ -327,7 +329,7 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
         cfg, t = runs[0].cfg, runs[0].timing
         # the notebook's forecast is in-sample, so it may choose; a held-out one must not: the
         # validation loss chooses there, and the test span only scores the choice
-        chooser = "forecast_rmse" if cfg.protocol == "notebook" else "final_val_loss"
+        chooser = "forecast_rmse" if cfg.forecast_protocol == "notebook" else "final_val_loss"
         scored = [p for p in points if p[chooser]["median"] is not None]
         best = min(scored, key=lambda p: p[chooser]["median"]) if scored else None
         run_epochs = len(runs) * cfg.seeds * cfg.epochs
@@ -339,7 +341,7 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
         }
     cfg = next(iter(results.values()))[0].cfg
     return {
-        "protocol": cfg.protocol,
+        "protocol": cfg.forecast_protocol,
         "primary": primary(cfg),
         "swept": list(grid.swept),
         "grid": grid.points,

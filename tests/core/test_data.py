@@ -117,9 +117,9 @@ def test_holdout_keeps_the_test_span_from_everything_the_models_see():
         ({"protocol": "holdout", "test": 130}, "test=130 is not allowed: leaves 20 of 150 values"),
         ({"protocol": "holdout", "season": 1}, "season=1 is not allowed: must be from 2"),
         ({"protocol": "holdout", "season": 200}, "season=200 is not allowed"),
-        ({"test": 30}, "test=30 is not allowed: is used with protocol='holdout' only"),
-        ({"season": 12}, "season=12 is not allowed: is used with protocol='holdout' only"),
-        ({"protocol": "future"}, "protocol='future' is not allowed: must be one of notebook, holdout"),
+        ({"test": 30, "protocol": "notebook"}, "test=30 is not allowed: is used with protocol='holdout' only"),
+        ({"season": 12, "protocol": "notebook"}, "season=12 is not allowed: is used with protocol='holdout' only"),
+        ({"protocol": "future"}, "protocol='future' is not allowed: must be one of auto, notebook, holdout, backtest"),
     ],
 )
 def test_bad_holdout_settings_are_one_line(fields, named):

@@ -70,7 +70,7 @@ def test_a_scaled_noisy_series_is_forecast_in_its_own_units():
     from rnnjax.core.train import seed_keys
 
     y = 40.0 + 10.0 * np.sin(np.arange(120) / 4.0)
-    cfg = Config(data=y, noise=0.5, hidden=4, seeds=2, horizon=30)
+    cfg = Config(data=y, noise=0.5, hidden=4, seeds=2, horizon=30, protocol="notebook")
     model = make_model(cfg)
     params = jax.vmap(lambda k: init_params(model, k, cfg.window))(seed_keys(cfg)[0])
     context, truth = data.forecast_truth(cfg)

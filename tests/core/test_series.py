@@ -88,7 +88,7 @@ def test_changed_data_is_refused(csv_file):
 
 def test_standard_scaling_uses_the_training_windows_only(csv_file):
     path, y = csv_file
-    cfg = Config(data=str(path), column="y", horizon=40, window=10)
+    cfg = Config(data=str(path), column="y", horizon=40, window=10, protocol="notebook")
     seen = y[: cfg.n_train + cfg.window]
     s = data.scale(cfg)
     assert s == (pytest.approx(seen.mean()), pytest.approx(seen.std()))
@@ -137,7 +137,7 @@ def test_a_path_object_and_any_file_name_work(tmp_path):
     y = np.sin(np.arange(60) / 3.0)
     odd = tmp_path / "v\udcffname.npy"  # not UTF-8: figures and reports still print it
     np.save(odd, y)
-    cfg = Config(data=odd, horizon=30)
+    cfg = Config(data=odd, horizon=10)
     assert cfg.data == str(odd) and cfg.length == 60
     assert series.describe(cfg) == "v\ufffdname.npy"
 

@@ -56,7 +56,12 @@ def test_a_csv_trains_into_a_complete_run_folder(csv_run):
     import rnnjax
 
     run = rnnjax.load_run(out)["gru"][0]
-    np.testing.assert_array_equal(run.truth, y[21:121])
+    # recorded data is held out by default: the last 100 values, forecast from the 200 before
+    assert run.cfg.forecast_protocol == "holdout" and run.cfg.protocol == "auto"
+    np.testing.assert_array_equal(run.truth, y[200:300])
+    np.testing.assert_array_equal(run.context, y[180:200])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "holdout" and "ar" in summary["baselines"]
 
 
 def test_a_resume_on_a_changed_file_is_refused(csv_run):

@@ -122,16 +122,16 @@ def horizon(cfg: Config, source):
 def protocol(cfg: Config):
     """Holdout: a test span that leaves at least one batch of training windows, a horizon
     inside it, a season the training span holds; the notebook's protocol takes neither."""
-    if cfg.protocol != "backtest":
+    if cfg.forecast_protocol != "backtest":
         for field in ("origins", "stride", "fold"):
             if getattr(cfg, field):
                 refuse(field, getattr(cfg, field), "is used with protocol='backtest' only")
-    if cfg.protocol == "notebook":
+    if cfg.forecast_protocol == "notebook":
         for field, why in (("test", "holds out no test span"), ("season", "scores no baseline")):
             if getattr(cfg, field):
                 refuse(field, getattr(cfg, field), f"is used with protocol='holdout' only (the notebook's {why})")
         return
-    if cfg.protocol == "backtest":
+    if cfg.forecast_protocol == "backtest":
         if cfg.test:
             refuse(
                 "test", cfg.test, "is not used with protocol='backtest': its spans follow from origins, horizon, stride"
@@ -141,14 +141,14 @@ def protocol(cfg: Config):
         if cfg.fold >= cfg.origins:
             refuse("fold", cfg.fold, f"must be less than origins={cfg.origins}")
     test, seen = cfg.test_span, cfg.seen
-    if seen <= cfg.window and cfg.protocol == "backtest":
+    if seen <= cfg.window and cfg.forecast_protocol == "backtest":
         refuse(
             "origins",
             cfg.origins,
             f"do not fit the series: {cfg.origins} origins {cfg.stride_steps} apart, each forecasting "
             f"{cfg.steps} values, leave {max(seen, 0)} of {cfg.length} values to train on (window={cfg.window})",
         )
-    if cfg.protocol == "holdout" and cfg.horizon is not None and cfg.horizon > test:
+    if cfg.forecast_protocol == "holdout" and cfg.horizon is not None and cfg.horizon > test:
         refuse(
             "horizon", cfg.horizon, f"must be at most the test span ({test} values): only held-out values are scored"
         )
