@@ -5,23 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from training import fit
 
 from rnnjax.core import data, train
 from rnnjax.core.config import Config
 from rnnjax.core.model import init_params, make_model
 from rnnjax.study import train as driver
-
-
-def fit(cfg: Config, model, params, key) -> train.TrainResult:
-    """One run's cfg.epochs epochs straight from the core's pure functions, in one jit."""
-    trainer = train.make_trainer(cfg, model)
-
-    def run(params, key):
-        state, history = trainer.epochs(trainer.init(params, key), data.split(cfg), cfg.epochs)
-        return train.TrainResult(state.params, history, state.diverged_epoch)
-
-    return jax.jit(run)(params, key)
-
 
 TINY = Config(hidden=6, epochs=3, seeds=2)
 
