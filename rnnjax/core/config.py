@@ -87,10 +87,39 @@ class Config:
     # backend (model.default_time_scan)
     time_scan: str = "auto"
     kernel: str = "xla"  # "pallas": the window's GRU/LSTM recurrence as fused Pallas kernels; same maths
-    # training
+    # stacked recurrent layers, Keras's Sequential([RNN(H, return_sequences=True)] * layers + [Dense(1)])
+    layers: int = knob(1, PROGRAM, "stacked recurrent layers (one program each)")
+    # Keras's GRU/LSTM dropout: one mask per sequence for all time steps, on the inputs (dropout)
+    # and on the recurrent state (recurrent_dropout); training only
+    dropout: float = knob(0.0, RUN, "input dropout rates")
+    recurrent_dropout: float = knob(0.0, RUN, "recurrent dropout rates")
+    # training: Keras 3's optimisers with their update rules (core.optim). lr is the notebook's
+    # 0.01 whatever the optimiser (Keras's Adam, AdamW, RMSprop and Adagrad default to 0.001)
+    optimizer: str = knob("sgd", PROGRAM, "optimizers (one program each: their states differ)")
     lr: float = knob(0.01, RUN, "learning rates")
     # SGD momentum, Keras's (v = m v - lr g) as optax.sgd's trace; Keras's default 0
     momentum: float = knob(0.0, RUN, "SGD momentum values")
+    beta_1: float = knob(0.9, RUN, "Adam/AdamW beta_1 values")
+    beta_2: float = knob(0.999, RUN, "Adam/AdamW beta_2 values")
+    rho: float = knob(0.9, RUN, "RMSprop rho values")
+    weight_decay: float = knob(0.004, RUN, "AdamW weight decay values")  # AdamW's only, decoupled as Keras's
+    epsilon: float = 1e-7  # Keras's, where Keras adds it (Adam: to sqrt(v), not to optax's bias-corrected one)
+    # Keras's gradient clipping, at most one: each variable's gradient by its own norm, all of
+    # them by their global norm, or each element to [-clipvalue, clipvalue]; 0: off
+    clipnorm: float = knob(0.0, RUN, "per-variable gradient clipping norms (0: off)")
+    global_clipnorm: float = 0.0
+    clipvalue: float = 0.0
+    # learning-rate schedule, Keras's CosineDecay / ExponentialDecay (core.optim.SCHEDULES)
+    schedule: str = knob("constant", PROGRAM, "learning-rate schedules (one program each)")
+    decay_steps: int = 0  # steps (minibatch updates) to decay over; 0: the whole run's
+    alpha: float = 0.0  # cosine schedules: the final learning rate as a fraction of lr
+    decay_rate: float = 0.1  # exponential: lr * decay_rate ** (step / decay_steps)
+    warmup_steps: int = 0  # warmup_cosine: steps of linear warmup from 0 to lr; 0: a tenth of the run's
+    # early stopping, Keras's EarlyStopping(monitor="val_loss", patience, min_delta,
+    # restore_best_weights): each run stops on its own; 0: off
+    patience: int = 0
+    min_delta: float = 0.0
+    restore_best: bool = True
     batch_size: int = 10
     epochs: int = 1000
     shuffle: bool = True
