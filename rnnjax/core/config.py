@@ -275,6 +275,50 @@ def _check_choice(cfg: Config, field: str, choices):
         refuse(field, value, "must be one of " + ", ".join(choices))
 
 
+def _check_unread(cfg: Config, reads: dict, chosen: str, what: str):
+    """A value given to a field that the chosen optimiser or schedule does not read is
+    refused: it would be silently ignored."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    for field in sorted({f for names in reads.values() for f in names} - set(reads[chosen])):
+        if getattr(cfg, field) != defaults[field]:
+            users = ", ".join(k for k, names in reads.items() if field in names)
+            refuse(field, getattr(cfg, field), f"{what}={chosen!r} does not use it (used by {users})")
+
+
+def _check_optimizer(cfg: Config):
+    from rnnjax.core.optim import OPTIMIZER_READS, OPTIMIZERS, SCHEDULE_READS, SCHEDULES
+
+    _check_choice(cfg, "optimizer", OPTIMIZERS)
+    _check_choice(cfg, "schedule", SCHEDULES)
+    for field in ("beta_1", "beta_2", "rho"):
+        _check_float(cfg, field)
+        if not 0.0 <= getattr(cfg, field) < 1.0:
+            refuse(field, getattr(cfg, field), "must be at least 0 and less than 1")
+    _check_float(cfg, "epsilon", positive=True)
+    for field in ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "min_delta"):
+        _check_float(cfg, field)
+        if getattr(cfg, field) < 0:
+            refuse(
+                field, getattr(cfg, field), "must be a finite number >= 0" + (" (0: off)" if "clip" in field else "")
+            )
+    clipping = [f for f in ("clipnorm", "global_clipnorm", "clipvalue") if getattr(cfg, f) > 0]
+    if len(clipping) > 1:
+        refuse(
+            clipping[1], getattr(cfg, clipping[1]), f"at most one kind of clipping, as in Keras ({clipping[0]} is set)"
+        )
+    _check_unread(cfg, OPTIMIZER_READS, cfg.optimizer, "optimizer")
+    _check_unread(cfg, SCHEDULE_READS, cfg.schedule, "schedule")
+    _check_int(cfg, "decay_steps", 0)
+    _check_int(cfg, "warmup_steps", 0)
+    _check_float(cfg, "alpha")
+    if not 0.0 <= cfg.alpha <= 1.0:
+        refuse("alpha", cfg.alpha, "must be between 0 and 1 (the final learning rate as a fraction of lr)")
+    _check_float(cfg, "decay_rate", positive=True)
+    _check_int(cfg, "patience", 0)
+    if not isinstance(cfg.restore_best, bool):
+        refuse("restore_best", cfg.restore_best, "must be true or false")
+
+
 def _validate(cfg: Config):
     from rnnjax.core import series as series_lib
     from rnnjax.core.cells import CELLS, SCHEMES  # the registries are the one list of names
@@ -335,6 +379,12 @@ def _validate(cfg: Config):
     _check_float(cfg, "momentum")
     if not 0.0 <= cfg.momentum < 1.0:
         refuse("momentum", cfg.momentum, "must be at least 0 and less than 1")
+    _check_optimizer(cfg)
+    _check_int(cfg, "layers", 1)
+    for field in ("dropout", "recurrent_dropout"):
+        _check_float(cfg, field)
+        if not 0.0 <= getattr(cfg, field) < 1.0:
+            refuse(field, getattr(cfg, field), "must be at least 0 and less than 1 (the fraction dropped)")
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)
     if not isinstance(cfg.shuffle, bool):

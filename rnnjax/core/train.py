@@ -17,6 +17,8 @@ import numpy as np
 import optax
 
 from rnnjax.core import data as data_lib
+from rnnjax.core import model as model_lib
+from rnnjax.core import optim
 from rnnjax.core.config import RUN, Config, knobs
 from rnnjax.core.model import Regressor, init_params, make_model, predict_batch
 
@@ -24,6 +26,16 @@ from rnnjax.core.model import Regressor, init_params, make_model, predict_batch
 # targets) counts as diverged too: predictions ~1000x the signal have left the task (8e25 was
 # seen at lr 1.0), and their statistics would be noise.
 DIVERGED_ABOVE = 1e6
+
+
+class EarlyStop(NamedTuple):
+    """Keras's EarlyStopping(monitor="val_loss") of one run, in the epoch carry."""
+
+    best: jax.Array  # the best validation loss so far (inf before the first epoch)
+    best_epoch: jax.Array  # its (1-based) epoch; 0 before the first
+    wait: jax.Array  # epochs since the last improvement
+    stopped_epoch: jax.Array  # the (1-based) last epoch the run trained; 0 while it trains
+    params: Any  # the best epoch's parameters (restore_best), else None
 
 
 class TrainState(NamedTuple):
@@ -34,6 +46,8 @@ class TrainState(NamedTuple):
     key: jax.Array  # split once per epoch for that epoch's shuffle
     epoch: jax.Array  # epochs done
     diverged_epoch: jax.Array  # 0 while finite, else the (1-based) epoch whose loss or params were not
+    stop: EarlyStop | None = None  # early stopping (cfg.patience > 0), else None
+    dropout: Any = None  # (rate, recurrent rate) of this run when some run drops out, else None
 
 
 class StepState(NamedTuple):
@@ -57,9 +71,11 @@ class History(NamedTuple):
 
 
 class TrainResult(NamedTuple):
-    params: Any
-    history: History
+    params: Any  # the parameters each run ends with: its best epoch's where early stopping restores them
+    history: History  # NaN after a run stopped early or diverged
     diverged_epoch: jax.Array  # [seeds]; 0 for a seed that never diverged
+    stopped_epoch: Any = None  # [seeds] the last epoch an early-stopped run trained (0: it never stopped)
+    best_epoch: Any = None  # [seeds] the epoch of its best validation loss (early stopping only)
 
 
 def seed_key(base_seed: int, i) -> jax.Array:
@@ -67,15 +83,15 @@ def seed_key(base_seed: int, i) -> jax.Array:
     return jax.random.fold_in(jax.random.key(base_seed), i)
 
 
-def sample_losses(model: Regressor, params, x_BxTxI, y_BxTxI) -> jax.Array:
-    """Per-sample MSE over all time steps and features: [B]."""
-    pred = predict_batch(model, params, x_BxTxI)
+def sample_losses(model: Regressor, params, x_BxTxI, y_BxTxI, dropout=None) -> jax.Array:
+    """Per-sample MSE over all time steps and features: [B] (dropout: a model.Dropout, training's masks)."""
+    pred = predict_batch(model, params, x_BxTxI) if dropout is None else predict_batch(model, params, x_BxTxI, dropout)
     return jnp.mean((pred - y_BxTxI) ** 2, axis=(1, 2))
 
 
-def batch_loss(model: Regressor, params, batch: Batch) -> jax.Array:
+def batch_loss(model: Regressor, params, batch: Batch, dropout=None) -> jax.Array:
     """Mean over the batch's real samples (the padding of a partial batch does not count)."""
-    losses = sample_losses(model, params, batch.x_BxTxI, batch.y_BxTxI)
+    losses = sample_losses(model, params, batch.x_BxTxI, batch.y_BxTxI, dropout)
     return jnp.sum(batch.mask_B * losses) / jnp.sum(batch.mask_B)
 
 
@@ -94,78 +110,142 @@ def epoch_batches(cfg: Config, windows: data_lib.Windows, order) -> Batch:
     return Batch(x.reshape(*shape, *x.shape[1:]), y.reshape(*shape, *y.shape[1:]), real.reshape(shape).astype(x.dtype))
 
 
-class Hyper(NamedTuple):
-    """The optimiser's scalar hyperparameters of one run (arrays of them, vmapped, in a grid)."""
-
-    lr: Any
-    momentum: Any  # None: plain SGD, no momentum trace in the state
+# RUN knobs that, when some run of a program sets them, add to its state: a momentum trace,
+# per-run clip norms, dropout rates and keys. A program without them is the plain one.
+TRAITS = ("momentum", "clipnorm", "dropout")
 
 
-def make_optimizer(hyper: Hyper) -> optax.GradientTransformation:
-    """SGD whose hyperparameters live in its state (optax.inject_hyperparams), so that runs
-    with different values are one vmapped program. Without momentum it computes what
-    optax.sgd(lr) does; a momentum trace (even at momentum 0) is a params-sized buffer more."""
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=hyper.lr, momentum=hyper.momentum)
+def traits_of(values) -> frozenset[str]:
+    """The optional parts a program's runs need, from their knob values ({knob: [R] or scalar})."""
+    on = {
+        k: bool(np.any(np.asarray(values.get(k, 0)) > 0))
+        for k in ("momentum", "clipnorm", "dropout", "recurrent_dropout")
+    }
+    on["dropout"] = on["dropout"] or on.pop("recurrent_dropout")
+    return frozenset(k for k in TRAITS if on[k])
 
 
-def _hyper(cfg: Config, momentum: bool) -> Hyper:
-    return Hyper(cfg.lr, cfg.momentum if momentum else None)
+def _run_hyper(cfg: Config, traits: frozenset) -> dict:
+    """The config's own values of the knobs a run's optimiser state holds."""
+    names = optim.hyper_names(optim.plan_of(cfg, "clipnorm" in traits), "momentum" in traits)
+    return {k: getattr(cfg, k) for k in names}
 
 
 class Trainer(NamedTuple):
     """One run's training as pure functions; vmap them over runs (seeds, grid points)."""
 
-    init: Callable[..., TrainState]  # (params, key[, Hyper]) -> state at epoch 0
+    init: Callable[..., TrainState]  # (params, key[, {knob: value}]) -> state at epoch 0
     epochs: Callable[[TrainState, data_lib.Windows, int], tuple[TrainState, History]]  # n epochs on these windows
 
 
-def make_trainer(cfg: Config, model: Regressor, momentum: bool | None = None) -> Trainer:
-    """SGD on the masked minibatch MSE; an epoch is a lax.scan over its minibatches. The
-    learning rate and momentum are read from each run's optimiser state; `momentum` says
-    whether the runs have a momentum trace (default: cfg.momentum > 0)."""
-    momentum = cfg.momentum > 0 if momentum is None else momentum
-    optimizer = make_optimizer(_hyper(cfg, momentum))
+def _early_stop(cfg: Config, stop: EarlyStop, epoch, val, params) -> EarlyStop:
+    """Keras's EarlyStopping.on_epoch_end for val_loss: an epoch improves when
+    val + min_delta < best; the run stops once `patience` epochs in a row have not (never
+    at the first epoch); the best epoch's parameters are kept to be restored at the end."""
+    wait = stop.wait + 1
+    better = val + cfg.min_delta < stop.best
+    wait = jnp.where(better, 0, wait)
+    stopped = (~better) & (wait >= cfg.patience) & (epoch > 1)
+    kept = None
+    if stop.params is not None:
+        kept = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, stop.params)
+    return EarlyStop(
+        jnp.where(better, val, stop.best),
+        jnp.where(better, epoch, stop.best_epoch),
+        wait,
+        jnp.where(stopped, epoch, stop.stopped_epoch),
+        kept,
+    )
+
+
+def make_trainer(cfg: Config, model: Regressor, traits: frozenset | None = None) -> Trainer:
+    """Minibatch updates of the masked MSE with Keras's optimiser (core.optim); an epoch is
+    a lax.scan over its minibatches. Each run's hyperparameters are read from its optimiser
+    state; `traits` (default: the config's own, `traits_of`) says which optional parts the
+    runs' states have."""
+    traits = traits_of(cfg.__dict__) if traits is None else traits
+    plan = optim.plan_of(cfg, "clipnorm" in traits)
+    optimizer = optim.make_optimizer(plan, _run_hyper(cfg, traits))
     loss_and_grad = jax.value_and_grad(partial(batch_loss, model))
 
-    def minibatch(state: StepState, batch: Batch):
-        loss, grads = loss_and_grad(state.params, batch)
+    def minibatch(rates, state: StepState, step):
+        batch, key = step
+        dropout = None if rates is None else model_lib.Dropout(key, *rates)
+        loss, grads = loss_and_grad(state.params, batch, dropout)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         return StepState(optax.apply_updates(state.params, updates), opt_state), loss * jnp.sum(batch.mask_B)
 
     def epoch(windows: data_lib.Windows, state: TrainState, _):
         key, k_order = jax.random.split(state.key)
         order = jax.random.permutation(k_order, cfg.n_train) if cfg.shuffle else jnp.arange(cfg.n_train)
+        batches = epoch_batches(cfg, windows, order)
+        # dropout keys come from the shuffle's key, so that a run without dropout draws
+        # exactly what it always did, and each run's masks depend on its own key alone
+        keys = None if state.dropout is None else jax.random.split(jax.random.fold_in(k_order, 1), cfg.steps_per_epoch)
         steps, loss_sums = jax.lax.scan(
-            minibatch, StepState(state.params, state.opt_state), epoch_batches(cfg, windows, order)
+            partial(minibatch, state.dropout), StepState(state.params, state.opt_state), (batches, keys)
         )
         val = jnp.mean(sample_losses(model, steps.params, windows.x_val, windows.y_val))
         loss = jnp.sum(loss_sums) / cfg.n_train
         # a seed whose loss or parameters stop being finite, or whose loss passes
         # DIVERGED_ABOVE x the loss of predicting zero, is frozen at its last good state
-        # from then on; its later losses read NaN
+        # from then on; its later losses read NaN. A run that stopped early is frozen too.
         epoch = state.epoch + 1
         limit = DIVERGED_ABOVE * jnp.mean(jnp.square(windows.y_train))
         finite = jnp.isfinite(loss) & jnp.isfinite(val) & _all_finite(steps.params)
         sane = finite & (loss <= limit) & (val <= limit)
-        diverged_epoch = jnp.where((state.diverged_epoch == 0) & ~sane, epoch, state.diverged_epoch)
-        live = diverged_epoch == 0
+        training = True if state.stop is None else state.stop.stopped_epoch == 0
+        diverged_epoch = jnp.where((state.diverged_epoch == 0) & ~sane & training, epoch, state.diverged_epoch)
+        live = (diverged_epoch == 0) & training
         params, opt_state = jax.tree.map(
             lambda new, old: jnp.where(live, new, old),
             (steps.params, steps.opt_state),
             (state.params, state.opt_state),
         )
+        stop = state.stop
+        if stop is not None:
+            stop = jax.tree.map(
+                lambda new, old: jnp.where(live, new, old), _early_stop(cfg, stop, epoch, val, params), stop
+            )
         history = History(jnp.where(live, loss, jnp.nan), jnp.where(live, val, jnp.nan))
-        return TrainState(params, opt_state, key, epoch, diverged_epoch), history
+        return TrainState(params, opt_state, key, epoch, diverged_epoch, stop, state.dropout), history
 
-    def init(params, key, hyper: Hyper | None = None) -> TrainState:
+    def init(params, key, knobs: dict | None = None) -> TrainState:
+        """A run at epoch 0; `knobs`: its values of the RUN knobs (default: the config's)."""
+        knobs = {k: getattr(cfg, k) for k in knobs_of(cfg)} | (knobs or {})
         zero = jnp.zeros((), jnp.int32)
-        opt_state = make_optimizer(hyper or _hyper(cfg, momentum)).init(params)
-        return TrainState(params, opt_state, key, zero, zero)
+        hyper = {k: knobs[k] for k in _run_hyper(cfg, traits)}
+        opt_state = optim.make_optimizer(plan, hyper).init(params)
+        stop = None
+        if cfg.patience > 0:
+            best = params if cfg.restore_best else None
+            stop = EarlyStop(jnp.asarray(jnp.inf, jnp.float32), zero, zero, zero, best)
+        dropout = None
+        if "dropout" in traits:
+            dropout = tuple(jnp.asarray(knobs[k], jnp.float32) for k in ("dropout", "recurrent_dropout"))
+        return TrainState(params, opt_state, key, zero, zero, stop, dropout)
 
     def epochs(state: TrainState, windows: data_lib.Windows, n: int) -> tuple[TrainState, History]:
         return jax.lax.scan(partial(epoch, windows), state, None, length=n)
 
     return Trainer(init, epochs)
+
+
+def knobs_of(cfg: Config) -> tuple[str, ...]:
+    return knobs(type(cfg), RUN)
+
+
+def final_params(state: TrainState):
+    """The parameters each run ends with: where early stopping restores them, the best
+    epoch's (Keras restores them when training ends, stopped early or not)."""
+    if state.stop is None or state.stop.params is None:
+        return state.params
+    restore = state.stop.best_epoch > 0
+    return jax.tree.map(
+        lambda best, last: jnp.where(restore.reshape(-1, *[1] * (last.ndim - 1)), best, last),
+        state.stop.params,
+        state.params,
+    )
 
 
 @dataclass(frozen=True)
@@ -196,14 +276,13 @@ class Runs:
         return Runs(np.asarray(self.seed)[idx], {k: np.asarray(v)[idx] for k, v in self.knobs.items()})
 
     @property
-    def has_momentum(self) -> bool:
-        """Whether the runs need a momentum trace in their optimiser state."""
-        return bool(np.any(self.momentum > 0))
+    def traits(self) -> frozenset[str]:
+        """The optional parts the runs' states need (a momentum trace, clip norms, dropout)."""
+        return traits_of(self.knobs)
 
-    def hyper(self) -> Hyper:
-        """The optimiser's hyperparameters, [R] float32 arrays (no momentum: None)."""
-        momentum = jnp.asarray(self.momentum, jnp.float32) if self.has_momentum else None
-        return Hyper(jnp.asarray(self.lr, jnp.float32), momentum)
+    def values(self) -> dict[str, jax.Array]:
+        """Every RUN knob's values, [R] float32 arrays, for the runs' initial states."""
+        return {k: jnp.asarray(v, jnp.float32) for k, v in self.knobs.items()}
 
 
 def seed_runs(cfg: Config, seeds=None) -> Runs:
@@ -264,8 +343,8 @@ def _init_params_program(key: ProgramKey):
 
 
 @functools.lru_cache(maxsize=32)
-def _init_state_program(key: ProgramKey, momentum: bool):
-    return jax.jit(jax.vmap(make_trainer(key.cfg, make_model(key.cfg), momentum).init))
+def _init_state_program(key: ProgramKey, traits: frozenset):
+    return jax.jit(jax.vmap(make_trainer(key.cfg, make_model(key.cfg), traits).init))
 
 
 def init_seeds(cfg: Config, init_keys: jax.Array):
@@ -277,14 +356,14 @@ def init_states(cfg: Config, runs: Runs) -> TrainState:
     """Every run's TrainState at epoch 0: its seed's parameters and shuffle key, its
     optimiser hyperparameters; [R] leaves, one compiled program per shape."""
     init_keys, fit_keys = seed_keys(cfg, runs.seed)
-    program = _init_state_program(ProgramKey(cfg), runs.has_momentum)
-    return program(init_seeds(cfg, init_keys), fit_keys, runs.hyper())
+    program = _init_state_program(ProgramKey(cfg), runs.traits)
+    return program(init_seeds(cfg, init_keys), fit_keys, runs.values())
 
 
-def state_shape(cfg: Config, momentum: bool):
+def state_shape(cfg: Config, traits: frozenset):
     """One run's TrainState as ShapeDtypeStructs, traced without computing anything."""
     model = make_model(cfg)
-    trainer = make_trainer(cfg, model, momentum)
+    trainer = make_trainer(cfg, model, traits)
 
     def one_run():
         key = jax.random.key(0)
@@ -315,5 +394,5 @@ def host_state(state: TrainState, n_runs: int) -> TrainState:
 
 def host_state_shapes(cfg: Config, runs: Runs) -> TrainState:
     """`host_state`'s shapes and dtypes for these runs: what a saved Progress must hold."""
-    one = state_shape(cfg, runs.has_momentum)
+    one = state_shape(cfg, runs.traits)
     return with_runs(one._replace(key=jax.eval_shape(jax.random.key_data, one.key)), runs.count)

@@ -33,11 +33,11 @@ def compiled_mb(compiled) -> float:
     return (total - stats.alias_size_in_bytes) / 2**20
 
 
-def program_mb(cfg: Config, runs: int, epochs: int, momentum: bool = False) -> float:
+def program_mb(cfg: Config, runs: int, epochs: int, traits: frozenset = frozenset()) -> float:
     """XLA's memory plan (MB) for `runs` runs of an `epochs`-epoch chunk on one device,
     compiled but not run: sizes automatic blocks of runs on a GPU."""
-    trainer = make_trainer(cfg, make_model(cfg), momentum)
-    state = with_runs(state_shape(cfg, momentum), runs)
+    trainer = make_trainer(cfg, make_model(cfg), traits)
+    state = with_runs(state_shape(cfg, traits), runs)
     program = jax.jit(jax.vmap(partial(trainer.epochs, n=epochs), in_axes=(0, None)))
     return compiled_mb(program.lower(state, data_lib.split(cfg)).compile())
 
@@ -60,7 +60,7 @@ def runs_that_fit(cfg: Config, runs: Runs, devices, epochs_per_chunk: int, probe
     free = free_device_bytes(devices)
     if free is None or runs.count <= probe * len(devices):  # no report, or no bigger than the probe
         return runs.count
-    per_run = program_mb(cfg, probe, epochs_per_chunk, runs.has_momentum) * 2**20 / probe
+    per_run = program_mb(cfg, probe, epochs_per_chunk, runs.traits) * 2**20 / probe
     return block_size(per_run * len(devices), free * len(devices), runs.count, len(devices))
 
 
@@ -84,14 +84,14 @@ def available_bytes(devices) -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
+def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     """Memory for `runs` runs of cfg trained in one program, from shapes alone (nothing is
     allocated or compiled): the training state three times (host copy, device state,
     donated update), the backward pass's activations of one minibatch per run, the
     histories and forecasts, and the series and its windows."""
     # shapes alone: the per-backend defaults of unroll and time_scan would ask for (and start) the backend
     shaped = cfg.replace(unroll=1, time_scan="sequential")
-    one = state_shape(shaped, momentum)
+    one = state_shape(shaped, traits)
     state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
     gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats
@@ -101,9 +101,9 @@ def estimate_bytes(cfg: Config, runs: int, momentum: bool) -> float:
     return runs * per_run + data
 
 
-def check_fits(cfg: Config, runs: int, momentum: bool, devices, what: str) -> float:
+def check_fits(cfg: Config, runs: int, traits: frozenset, devices, what: str) -> float:
     """The estimate, or TooBig naming it, the memory available and what to reduce."""
-    need, have = estimate_bytes(cfg, runs, momentum), available_bytes(devices)
+    need, have = estimate_bytes(cfg, runs, traits), available_bytes(devices)
     if need > FREE_MEMORY_USED * have:
         raise TooBig(
             f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once, hidden {cfg.hidden}, "

@@ -14,11 +14,13 @@ from rnnjax.study.results import Result
 
 
 def final_loss(run: Result) -> np.ndarray:
-    return run.loss[:, -1]
+    """The training loss of the epoch whose parameters the run ends with (the last one, or
+    with early stopping the best epoch it restores or the epoch it stopped at)."""
+    return run.at_kept_epoch(run.loss)
 
 
 def final_val_loss(run: Result) -> np.ndarray:
-    return run.val_loss[:, -1]
+    return run.at_kept_epoch(run.val_loss)
 
 
 def best_val_loss(run: Result) -> np.ndarray:
@@ -123,5 +125,8 @@ def metric_rows(runs: dict[str, Result], keys: tuple[str, ...] = ()) -> list[dic
         for seed in range(run.cfg.seeds):
             row = {"model": name} | {k: getattr(run.cfg, k) for k in keys} | {"seed": seed, "params": run.n_params}
             row |= {metric: float(v[seed]) for metric, v in values.items()}
-            rows.append(row | {"diverged": bool(diverged[seed]), "diverged_epoch": int(run.diverged_epoch[seed])})
+            row |= {"diverged": bool(diverged[seed]), "diverged_epoch": int(run.diverged_epoch[seed])}
+            if run.stopped_epoch is not None:  # early stopping: where each run stopped and what it kept
+                row |= {"stopped_epoch": int(run.stopped_epoch[seed]), "best_epoch": int(run.best_epoch[seed])}
+            rows.append(row)
     return rows

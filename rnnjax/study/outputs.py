@@ -231,9 +231,15 @@ def load_run(folder: str | Path) -> RunFolder:
     history, forecasts = arrays["history.npz"], arrays["forecasts.npz"]
     params = unflatten_dict(arrays["params.npz"], sep="/")  # {model: {grid point: {layer: ...}}}
     rows = folders.read_csv(out / "metrics.csv")
-    results = {}
+    results, stopping = {}, {}
     for name in study.configs:
-        diverged = np.array([int(r["diverged_epoch"]) for r in rows if r["model"] == name]).reshape(-1, study.seeds)
+        mine_rows = [r for r in rows if r["model"] == name]
+        diverged = np.array([int(r["diverged_epoch"]) for r in mine_rows]).reshape(-1, study.seeds)
+        if study.configs[name].patience > 0:  # early stopping: each run's stop and best epochs
+            stopping[name] = {
+                column: np.array([int(r[column]) for r in mine_rows]).reshape(-1, study.seeds)
+                for column in ("stopped_epoch", "best_epoch")
+            }
         timing = Timing(**{k: rec["wall_s"][name][k] for k in Timing._fields})
         points = []
         for g, point in enumerate(study.grid.points):
@@ -245,7 +251,10 @@ def load_run(folder: str | Path) -> RunFolder:
             hist = History(*(pick(history[f"{name}_{field}"]) for field in History._fields))
             mine = params.get(name, {}).get(str(g), {})
             context, truth = data_lib.forecast_truth(cfg)
-            points.append(Result(cfg, mine, hist, diverged[g], pick(forecasts[name]), context, truth, timing))
+            stops = (
+                [stopping[name][column][g] for column in ("stopped_epoch", "best_epoch")] if name in stopping else []
+            )
+            points.append(Result(cfg, mine, hist, diverged[g], pick(forecasts[name]), context, truth, timing, *stops))
         results[name] = points
     return RunFolder(rec["kind"], study, results)
 

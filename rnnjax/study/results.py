@@ -36,6 +36,28 @@ class Result(NamedTuple):
     context: np.ndarray  # [window] the true values the rollout starts from
     truth: np.ndarray  # [horizon]
     timing: Timing  # the model's, over the whole study
+    # early stopping (cfg.patience > 0), [seeds]: the last epoch a run trained (0: it never
+    # stopped) and the epoch of its best validation loss; None without early stopping
+    stopped_epoch: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
+
+    @property
+    def trained_epochs(self) -> np.ndarray:
+        """[seeds] epochs each run trained: all of them, or up to its early stop."""
+        epochs = np.full(len(self.forecast), self.history.loss.shape[-1])
+        return epochs if self.stopped_epoch is None else np.where(self.stopped_epoch > 0, self.stopped_epoch, epochs)
+
+    @property
+    def kept_epoch(self) -> np.ndarray:
+        """[seeds] the (1-based) epoch whose parameters a run ends with: its best epoch
+        where early stopping restores it, else the last epoch it trained."""
+        if self.best_epoch is not None and self.cfg.restore_best:
+            return np.where(self.best_epoch > 0, self.best_epoch, self.trained_epochs)
+        return self.trained_epochs
+
+    def at_kept_epoch(self, per_epoch: np.ndarray) -> np.ndarray:
+        """[seeds] a [seeds, epochs] history's value at each run's kept epoch."""
+        return np.take_along_axis(per_epoch, self.kept_epoch[:, None] - 1, axis=1)[:, 0]
 
     @property
     def loss(self) -> np.ndarray:
@@ -53,9 +75,9 @@ class Result(NamedTuple):
     @property
     def diverged(self) -> np.ndarray:
         """[seeds] bool: training diverged, or a per-epoch value or the forecast is non-finite."""
-        arrays = (*self.history, self.forecast)
-        finite = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in arrays])
-        return (self.diverged_epoch > 0) | ~finite
+        trained = np.arange(self.history.loss.shape[-1]) < self.trained_epochs[:, None]  # NaN after a stop
+        finite = np.logical_and.reduce([(np.isfinite(a) | ~trained).all(axis=1) for a in self.history])
+        return (self.diverged_epoch > 0) | ~finite | ~np.isfinite(self.forecast).all(axis=1)
 
     def masked(self, values: np.ndarray, drop: bool = False) -> np.ndarray:
         """Per-seed `values` [seeds, ...] without the diverged seeds: their entries NaN, so that

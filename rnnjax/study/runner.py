@@ -24,7 +24,7 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
-from rnnjax.core.train import History, Progress, Runs
+from rnnjax.core.train import History, Progress, Runs, traits_of
 from rnnjax.scaling import distributed, memory, runtime
 from rnnjax.study import checkpoint, folders
 from rnnjax.study.grid import Study, grid_runs, shape_groups, single
@@ -112,8 +112,8 @@ def check_memory(study: Study, seed_chunk: int | None, devices=None, processes: 
             elif memory.free_device_bytes(devices) is not None:
                 n = min(n, len(devices))
             points = study.grid.points[group.start // study.seeds : group.stop // study.seeds]
-            momentum = any(p["momentum"] > 0 for p in points)
-            memory.check_fits(cfg.replace(**group.shape), n, momentum, devices, f"{name} at {group.shape}")
+            traits = traits_of({k: [p[k] for p in points] for k in points[0]})
+            memory.check_fits(cfg.replace(**group.shape), n, traits, devices, f"{name} at {group.shape}")
 
 
 def _plan_path(folder: Path, index: int) -> Path:
@@ -166,6 +166,8 @@ class UnitOutputs(NamedTuple):
     history: History
     diverged_epoch: np.ndarray
     forecast: np.ndarray
+    stopped_epoch: np.ndarray | None = None  # early stopping only
+    best_epoch: np.ndarray | None = None
 
 
 def _unit_runs(runs: Runs, unit: Unit) -> Runs:
@@ -191,7 +193,9 @@ def run_unit(cfg: Config, runs: Runs, unit: Unit, chunk: int, folder: Path | Non
     pred = forecast(cfg, result.params, block)
     forecast_s = time.perf_counter() - t0
     real = np.arange(unit.count)
-    outputs = UnitOutputs(result.params, result.history, result.diverged_epoch, pred)
+    outputs = UnitOutputs(
+        result.params, result.history, result.diverged_epoch, pred, result.stopped_epoch, result.best_epoch
+    )
     outputs = jax.tree.map(lambda a: np.asarray(a)[real], outputs)
     return outputs, Timing(training.compile_s, training.train_s, forecast_s)
 
@@ -207,11 +211,13 @@ def _no_outputs(cfg: Config) -> UnitOutputs:
     model = make_model(cfg)
     params = jax.eval_shape(lambda: init_params(model, jax.random.key(0), cfg.window))
     empty = np.zeros((0, cfg.epochs), np.float32)
+    stops = (np.zeros(0, np.int32), np.zeros(0, np.int32)) if cfg.patience > 0 else ()
     return UnitOutputs(
         jax.tree.map(lambda s: np.zeros((0, *s.shape), s.dtype), params),
         History(*(empty for _ in History._fields)),
         np.zeros(0, np.int32),
         np.zeros((0, cfg.steps), np.float32),
+        *stops,
     )
 
 
@@ -247,7 +253,8 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
     for g, p in points:
         cfg_g = point_config(study, name, g)
         context, truth = data_lib.forecast_truth(cfg_g)
-        results.append(Result(cfg_g, p.params, p.history, p.diverged_epoch, p.forecast, context, truth, timing))
+        stops = (p.stopped_epoch, p.best_epoch)
+        results.append(Result(cfg_g, p.params, p.history, p.diverged_epoch, p.forecast, context, truth, timing, *stops))
     return results
 
 

@@ -22,6 +22,7 @@ from rnnjax.core.train import (
     Progress,
     Runs,
     TrainResult,
+    final_params,
     host_state,
     init_states,
     make_trainer,
@@ -58,14 +59,14 @@ def _signature(tree) -> tuple:
     return treedef, tuple((a.shape, a.dtype, a.sharding) for a in leaves)
 
 
-def compiled_epochs(cfg: Config, momentum: bool, n: int, windows_axis, state, windows):
+def compiled_epochs(cfg: Config, traits: frozenset, n: int, windows_axis, state, windows):
     """The compiled program of `n` epochs for these runs' state and windows (their shapes
     and placement), built once and kept: a second block of the same shape reuses it."""
-    key = (ProgramKey(cfg), momentum, n, windows_axis, _signature((state, windows)))
+    key = (ProgramKey(cfg), traits, n, windows_axis, _signature((state, windows)))
     if key in _programs:
         _programs.move_to_end(key)
         return _programs[key]
-    trainer = make_trainer(cfg, make_model(cfg), momentum)
+    trainer = make_trainer(cfg, make_model(cfg), traits)
     program = jax.jit(jax.vmap(partial(trainer.epochs, n=n), in_axes=(0, windows_axis)), donate_argnums=0)
     _programs[key] = program.lower(state, windows).compile()
     if len(_programs) > MAX_PROGRAMS:
@@ -106,7 +107,7 @@ def train_chunked(
 
     lengths = chunk_lengths(cfg.epochs - done, chunk)
     t0 = time.perf_counter()
-    programs = {n: compiled_epochs(cfg, padded.has_momentum, n, windows_axis, state, windows) for n in set(lengths)}
+    programs = {n: compiled_epochs(cfg, padded.traits, n, windows_axis, state, windows) for n in set(lengths)}
     t1 = time.perf_counter()
     for n in lengths:
         state, part = programs[n](state, windows)
@@ -116,7 +117,9 @@ def train_chunked(
         if on_chunk is not None:
             on_chunk(Progress(done, history, host_state(state, runs.count), before_s + time.perf_counter() - t1))
     t2 = time.perf_counter()
-    params = jax.tree.map(lambda a: np.asarray(a)[: runs.count], state.params)
-    diverged_epoch = np.asarray(state.diverged_epoch)[: runs.count]
+    real = jax.tree.map(lambda a: np.asarray(a)[: runs.count], (final_params(state), state.diverged_epoch, state.stop))
+    params, diverged_epoch, stop = real
+    stopped = None if stop is None else (stop.stopped_epoch, stop.best_epoch)
+    result = TrainResult(params, history, diverged_epoch, *(stopped or ()))
     program_mb = max((memory.compiled_mb(p) for p in programs.values()), default=0.0)
-    return ChunkedTraining(TrainResult(params, history, diverged_epoch), t1 - t0, before_s + t2 - t1, program_mb)
+    return ChunkedTraining(result, t1 - t0, before_s + t2 - t1, program_mb)
