@@ -7,12 +7,16 @@ from rnnjax.core import data, train
 from rnnjax.core.config import Config
 
 
-def fit(cfg: Config, model, params, key) -> train.TrainResult:
-    """cfg.epochs epochs of one run from `params`, shuffled by `key`, in one jit."""
+def fit(cfg: Config, model, params, key, windows: data.Windows | None = None) -> train.TrainResult:
+    """cfg.epochs epochs of one run from `params`, shuffled by `key`, in one jit, on
+    `windows` (default: the config's own); the parameters it ends with (early stopping's
+    restored ones) and, with early stopping, its stopped and best epochs."""
     trainer = train.make_trainer(cfg, model)
+    windows = data.split(cfg) if windows is None else windows
 
     def run(params, key):
-        state, history = trainer.epochs(trainer.init(params, key), data.split(cfg), cfg.epochs)
-        return train.TrainResult(state.params, history, state.diverged_epoch)
+        state, history = trainer.epochs(trainer.init(params, key), windows, cfg.epochs)
+        stops = () if state.stop is None else (state.stop.stopped_epoch, state.stop.best_epoch)
+        return train.TrainResult(train.final_params(state), history, state.diverged_epoch, *stops)
 
     return jax.jit(run)(params, key)
