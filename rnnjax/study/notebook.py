@@ -10,7 +10,7 @@ report's plug-in (`CLAIMS`), which experiments/gru_vs_lstm.py passes to its outp
 import numpy as np
 
 from rnnjax.study import report
-from rnnjax.study.metrics import amplitude_ratio, epochs_to_reach, forecast_rmse
+from rnnjax.study.metrics import amplitude_ratio, epochs_to_reach, final_loss, forecast_rmse
 from rnnjax.study.results import Result
 
 ABOUT_20_PERCENT = (0.15, 0.25)  # what "about 20% fewer parameters" admits
@@ -61,7 +61,7 @@ def reproduces_worse(gru: Result, lstm: Result) -> dict:
 
 def learns_slower(gru: Result, lstm: Result) -> dict:
     """Epochs until the training loss first reaches a level both models reach at the median."""
-    levels = [report.median(r.masked(r.loss[:, -1])) for r in (gru, lstm)]
+    levels = [report.median(r.masked(final_loss(r))) for r in (gru, lstm)]
     level = None if None in levels else max(levels)
     reach = np.inf if level is None else level  # no level: no pair, the verdict is undecided
     epochs = [r.masked(epochs_to_reach(r.loss, reach)) for r in (lstm, gru)]

@@ -58,6 +58,38 @@ def values(run, metric: str) -> np.ndarray:
     return run.values(fn) if isinstance(run, Pooled) else run.masked(fn(run))
 
 
+def training(cfg) -> str:
+    """How a model was trained, in a line: optimiser, its hyperparameters, schedule,
+    clipping, early stopping, dropout, layers."""
+    from rnnjax.core.optim import OPTIMIZER_READS, SCHEDULE_READS
+
+    hyper = ", ".join(f"{k} {fmt(getattr(cfg, k))}" for k in ("lr", *OPTIMIZER_READS[cfg.optimizer]))
+    parts = [f"{cfg.optimizer} ({hyper}), batch {cfg.batch_size}, {cfg.epochs} epochs"]
+    if cfg.schedule != "constant":
+        sched = ", ".join(f"{k} {fmt(getattr(cfg, k))}" for k in SCHEDULE_READS[cfg.schedule] if getattr(cfg, k))
+        parts.append(f"{cfg.schedule} schedule" + (f" ({sched})" if sched else ""))
+    parts += [f"{k} {fmt(getattr(cfg, k))}" for k in ("clipnorm", "global_clipnorm", "clipvalue") if getattr(cfg, k)]
+    if cfg.patience:
+        restore = "best weights restored" if cfg.restore_best else "last weights kept"
+        parts.append(f"early stopping on val_loss (patience {cfg.patience}, min_delta {fmt(cfg.min_delta)}, {restore})")
+    parts += [f"{k} {fmt(getattr(cfg, k))}" for k in ("dropout", "recurrent_dropout") if getattr(cfg, k)]
+    if cfg.layers > 1:
+        parts.append(f"{cfg.layers} stacked layers")
+    return "; ".join(parts)
+
+
+def early_stopping(run) -> dict | None:
+    """Each seed's stop and best epochs (1-based; stopped 0: trained every epoch), per
+    origin for a backtest; None without early stopping."""
+    folds = run.folds if isinstance(run, Pooled) else [run]
+    if folds[0].stopped_epoch is None:
+        return None
+    per = {key: [[int(e) for e in getattr(f, key)] for f in folds] for key in ("stopped_epoch", "best_epoch")}
+    if not isinstance(run, Pooled):
+        per = {key: lists[0] for key, lists in per.items()}
+    return {"stopped_epochs": per["stopped_epoch"], "best_epochs": per["best_epoch"]}
+
+
 def model_summary(run: Result) -> dict:
     cfg, t = run.cfg, run.timing
     out = {
@@ -69,6 +101,10 @@ def model_summary(run: Result) -> dict:
         "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
     out |= {metric: stats.describe(values(run, metric)) for metric in METRICS}
+    out["training"] = training(cfg)
+    stops = early_stopping(run)
+    if stops is not None:
+        out["early_stopping"] = stops
     runs_cfg = getattr(run, "runs_cfg", cfg)  # a backtest's timing covers every origin's runs
     out["timing"] = {
         "compile_s": t.compile_s,
@@ -518,6 +554,17 @@ def markdown(
             f"{s} ({e or 'forecast'})" for s, e in zip(m["diverged_seeds"], m["diverged_epochs"], strict=True)
         )
         lines.append(f"| {n} | {m['params']:,} | {m['seeds']} | {m['diverged']} | {which or 'none'} |")
+    lines += [""] + [f"Training of {n}: {m['training']}." for n, m in models.items()]
+    for n, m in models.items():
+        if "early_stopping" in m:
+            stop = np.asarray(m["early_stopping"]["stopped_epochs"]).ravel()
+            best = np.asarray(m["early_stopping"]["best_epochs"]).ravel()
+            stopped = stop[stop > 0]
+            lines.append(
+                f"Early stopping of {n}: {len(stopped)} of {stop.size} runs stopped"
+                + (f" (after epochs {int(stopped.min())}-{int(stopped.max())})" if len(stopped) else "")
+                + f"; best epochs {int(best.min())}-{int(best.max())}, median {fmt(float(np.median(best)))}."
+            )
     for name, text in summaries.items():
         lines += ["", f"```\n{text}\n```"]
     lines += [

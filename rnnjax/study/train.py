@@ -74,6 +74,14 @@ def compiled_epochs(cfg: Config, traits: frozenset, n: int, windows_axis, state,
     return _programs[key]
 
 
+def _all_stopped(state, n_runs: int) -> bool:
+    """Every real run has stopped early or diverged: it is frozen for the epochs left."""
+    if state.stop is None:
+        return False
+    stopped = np.asarray(state.stop.stopped_epoch)[:n_runs] > 0
+    return bool(np.all(stopped | (np.asarray(state.diverged_epoch)[:n_runs] > 0)))
+
+
 def train_chunked(
     cfg: Config,
     chunk: int,
@@ -116,6 +124,11 @@ def train_chunked(
         done += n
         if on_chunk is not None:
             on_chunk(Progress(done, history, host_state(state, runs.count), before_s + time.perf_counter() - t1))
+        if _all_stopped(state, runs.count):  # the epochs left would change nothing: NaN, as they would read
+            history = jax.tree.map(
+                lambda a: np.pad(a, ((0, 0), (0, cfg.epochs - done)), constant_values=np.nan), history
+            )
+            break
     t2 = time.perf_counter()
     real = jax.tree.map(lambda a: np.asarray(a)[: runs.count], (final_params(state), state.diverged_epoch, state.stop))
     params, diverged_epoch, stop = real

@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from training import fit
 
 from rnnjax.core import optim, train
 from rnnjax.core.config import Config
 from rnnjax.core.model import init_params, make_model
-from tests.training import fit
 
 
 def keras_schedule(kind, lr, step, decay_steps, alpha=0.0, decay_rate=1.0, warmup_steps=0):

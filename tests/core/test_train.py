@@ -167,3 +167,17 @@ def test_a_finite_but_runaway_loss_counts_as_diverged(monkeypatch):
     run = driver.train(cfg)
     np.testing.assert_array_equal(run.diverged_epoch, [1, 1])
     assert np.all(np.isnan(np.asarray(run.history.loss)))
+
+
+def test_chunks_end_once_every_run_has_stopped_early():
+    """The driver skips the epochs left when every run has stopped: the same history (NaN
+    after each run's stop), parameters and epochs as one program over every epoch."""
+    cfg = TINY.replace(epochs=60, seeds=2, optimizer="adam", lr=0.05, patience=2)
+    whole = driver.train(cfg)
+    chunks = []
+    chunked = driver.train_chunked(cfg, 5, on_chunk=lambda p: chunks.append(p.epoch)).result
+    assert chunks[-1] < cfg.epochs and chunks[-1] >= whole.stopped_epoch.max()
+    np.testing.assert_array_equal(chunked.history.val_loss, whole.history.val_loss)
+    np.testing.assert_array_equal(chunked.stopped_epoch, whole.stopped_epoch)
+    np.testing.assert_array_equal(chunked.best_epoch, whole.best_epoch)
+    jax.tree.map(np.testing.assert_array_equal, chunked.params, whole.params)
