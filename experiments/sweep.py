@@ -9,6 +9,7 @@ python experiments/sweep.py --resume runs/mom    # after a kill or Ctrl-C
 python experiments/sweep.py --lr 0.01,0.1 --coordinator host0:12355 --num-processes 2 --process-id 0
 """
 
+import dataclasses
 import math
 import signal
 import sys
@@ -21,13 +22,14 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 # isort: split
 import jax  # no backend starts until first use, after distributed.initialize
 
-from rnnjax.core.config import ConfigError, knob_help
+from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
-from rnnjax.study import cli, folders, outputs
+from rnnjax.study import cli, folders, outputs, report
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
 
 SCRIPT = "experiments/sweep.py"
 GRID_FLAGS = {field: knob_help(field) for field in GRID_FIELDS}  # declared on the Config fields
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}
 
 
 def _float_list(text: str) -> list[float]:
@@ -44,7 +46,15 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _str_list(text: str) -> list[str]:
+    values = text.split(",")
+    if not all(values) or len(set(values)) != len(values):
+        raise ValueError(text)
+    return values
+
+
 _float_list.__name__ = "comma-separated list of distinct finite numbers"
+_str_list.__name__ = "comma-separated list of distinct names"
 _int_list.__name__ = "comma-separated list of distinct integers"
 
 
@@ -52,7 +62,7 @@ def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
-        kind = _int_list if field in SEPARATE else _float_list
+        kind = _str_list if FIELD_TYPES[field] is str else _int_list if field in SEPARATE else _float_list
         parser.add_argument(f"--{field}", type=kind, default=None, help=f"{what} (default: Config's)")
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
@@ -153,7 +163,7 @@ def main(argv=None):
         summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)
     for name, model in summary["models"].items():
         for p in model["points"]:
-            values = ", ".join(f"{f}={p[f]:g}" for f in GRID_FIELDS)
+            values = report.point_label(p, summary["swept"]) or "the one point"
             rmse = cli.fmt(p["forecast_rmse"]["median"])
             print(f"{name} {values}: forecast RMSE median {rmse}, {p['diverged']}/{p['seeds']} diverged")
     print(f"wrote {out}")

@@ -14,6 +14,7 @@ from rnnjax.core.series import describe, normalization
 from rnnjax.study import baselines, folders
 from rnnjax.study.grid import VMAPPED
 from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
+from rnnjax.study.report import point_label
 from rnnjax.study.results import Result
 
 FORMATS = ("png", "svg")
@@ -254,7 +255,9 @@ def sweep_figure(summary: dict, out: Path) -> list[Path]:
             for key, points in groups.items():
                 color = COLORS[line % len(COLORS)]
                 line += 1
-                label = name + "".join(f", {f}={v:g}" for f, v in zip(others, key, strict=True))
+                label = ", ".join(
+                    [name] + ([point_label(dict(zip(others, key, strict=True)), others)] if others else [])
+                )
                 points = sorted(points, key=lambda p: p[x_field])
                 live = [p for p in points if p[metric]["median"] is not None]
                 x = [p[x_field] for p in live]

@@ -42,6 +42,11 @@ def fmt(x, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}g}"
 
 
+def point_label(point: dict, fields) -> str:
+    """A grid point's values of `fields` as text: "lr=0.01, optimizer=adam"."""
+    return ", ".join(f"{f}={point[f]:g}" if isinstance(point[f], (int, float)) else f"{f}={point[f]}" for f in fields)
+
+
 def _ci(ci) -> str:
     return "n/a" if ci is None else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
 
@@ -416,7 +421,7 @@ def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
         "",
     ]
     for g, point in enumerate(summary["grid"]):
-        where = ", ".join(f"{f}={point[f]:g}" for f in summary["swept"]) or "the one point"
+        where = point_label(point, summary["swept"]) or "the one point"
         rows = sorted(
             ((name, m["points"][g]) for name, m in models.items()),
             key=lambda item: (item[1][metric]["median"] is None, item[1][metric]["median"] or 0.0),
