@@ -125,9 +125,8 @@ def train_chunked(
         if on_chunk is not None:
             on_chunk(Progress(done, history, host_state(state, runs.count), before_s + time.perf_counter() - t1))
         if _all_stopped(state, runs.count):  # the epochs left would change nothing: NaN, as they would read
-            history = jax.tree.map(
-                lambda a: np.pad(a, ((0, 0), (0, cfg.epochs - done)), constant_values=np.nan), history
-            )
+            left = ((0, 0), (0, cfg.epochs - done))
+            history = jax.tree.map(lambda a, left=left: np.pad(a, left, constant_values=np.nan), history)
             break
     t2 = time.perf_counter()
     real = jax.tree.map(lambda a: np.asarray(a)[: runs.count], (final_params(state), state.diverged_epoch, state.stop))
