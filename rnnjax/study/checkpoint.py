@@ -24,7 +24,7 @@ from rnnjax.core.config import Config
 from rnnjax.core.train import History, Progress, Runs, host_state_shapes
 from rnnjax.study import folders
 
-FORMAT = 5  # 5: arrays named by their tree path (4 and older: by position)
+FORMAT = 6  # 6: optimiser states of every kind, early stopping, dropout; 5: arrays named by tree path
 MAGIC = b"rnnjax checkpoint %d\n" % FORMAT
 
 

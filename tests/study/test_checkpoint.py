@@ -91,8 +91,8 @@ def test_arrays_are_named_by_their_tree_path_and_an_older_format_is_refused(tmp_
     assert {"state.params['cell']['kernel']", "state.opt_state.hyperparams['learning_rate']", "state.epoch"} <= names
     assert {"runs/seed", "runs/lr", "runs/tau", "history/loss"} <= names
     older = tmp_path / "older.ckpt"
-    older.write_bytes(path.read_bytes().replace(checkpoint.MAGIC, b"rnnjax checkpoint 4\n", 1))
-    with pytest.raises(checkpoint.CheckpointError, match="another rnnjax \\(format 4, not 5\\)") as err:
+    older.write_bytes(path.read_bytes().replace(checkpoint.MAGIC, b"rnnjax checkpoint 5\n", 1))
+    with pytest.raises(checkpoint.CheckpointError, match="another rnnjax \\(format 5, not 6\\)") as err:
         checkpoint.load(older, CFG, RUNS)
     assert "\n" not in str(err.value)
 
