@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -53,6 +54,18 @@ STATE_HYPER = {
     "rmsprop": ("rho",),
     "adagrad": (),
 }
+
+
+# Keras writes `1 - self.beta_1` in Python: the complement is taken in float64 and then
+# rounded to float32, which is not 1 - float32(beta_1) (for beta_2 = 0.999 they differ by
+# 1e-5 relative). So each is held as its own value, computed on the host (`with_complements`).
+COMPLEMENTS = ("beta_1", "beta_2", "rho")
+
+
+def with_complements(values: dict) -> dict:
+    """Knob values with `1-<name>` for each of COMPLEMENTS present, computed in float64."""
+    extra = {f"1-{k}": 1.0 - np.asarray(values[k], np.float64) for k in COMPLEMENTS if k in values}
+    return values | extra
 
 
 class Schedule(NamedTuple):
@@ -139,7 +152,7 @@ def keras(kind: str, schedule: Schedule, clipping: Clip, epsilon: float, hyper: 
     """Keras 3's `kind` optimiser, with `hyper` ({"lr": ..., ...}: this run's values) in its state."""
     eps = jnp.float32(epsilon)
 
-    def init(params):
+    def init(params):  # `hyper` as `with_complements` gives it
         zeros = jax.tree.map(jnp.zeros_like, params)
         if kind in ("adam", "adamw"):
             slots = (zeros, jax.tree.map(jnp.zeros_like, params))
@@ -166,15 +179,15 @@ def keras(kind: str, schedule: Schedule, clipping: Clip, epsilon: float, hyper: 
         elif kind in ("adam", "adamw"):
             b1, b2 = h["beta_1"], h["beta_2"]
             a = lr * jnp.sqrt(1 - jnp.power(b2, step)) / (1 - jnp.power(b1, step))
-            m = jax.tree.map(lambda m, g: m + (g - m) * (1 - b1), state.slots[0], grads)
-            v = jax.tree.map(lambda v, g: v + (jnp.square(g) - v) * (1 - b2), state.slots[1], grads)
+            m = jax.tree.map(lambda m, g: m + (g - m) * h["1-beta_1"], state.slots[0], grads)
+            v = jax.tree.map(lambda v, g: v + (jnp.square(g) - v) * h["1-beta_2"], state.slots[1], grads)
             updates = jax.tree.map(lambda m, v: -((m * a) / (jnp.sqrt(v) + eps)), m, v)
             if kind == "adamw":  # Keras decays first (w - w wd lr), then takes Adam's step
                 updates = jax.tree.map(lambda u, w: u - w * h["weight_decay"] * lr, updates, params)
             slots = (m, v)
         elif kind == "rmsprop":
             rho = h["rho"]
-            slots = jax.tree.map(lambda v, g: rho * v + (1 - rho) * jnp.square(g), state.slots, grads)
+            slots = jax.tree.map(lambda v, g: rho * v + h["1-rho"] * jnp.square(g), state.slots, grads)
             updates = jax.tree.map(lambda v, g: -((lr * g) / jnp.sqrt(v + eps)), slots, grads)
         else:  # adagrad
             slots = jax.tree.map(lambda a, g: a + jnp.square(g), state.slots, grads)
@@ -206,8 +219,10 @@ def plan_of(cfg, clipnorm: bool | None = None) -> Plan:
 
 
 def hyper_names(plan: Plan, momentum: bool) -> tuple[str, ...]:
-    """The Config knobs a run's optimiser state holds (lr first)."""
+    """The values a run's optimiser state holds (lr first): Config knobs and the complements
+    of those Keras subtracts from 1 (`with_complements`)."""
     names = ("lr",) + tuple(k for k in STATE_HYPER[plan.kind] if k != "momentum" or momentum)
+    names += tuple(f"1-{k}" for k in names if k in COMPLEMENTS)
     return names + (("clipnorm",) if plan.clipping.per_variable else ())
 
 

@@ -126,9 +126,10 @@ def traits_of(values) -> frozenset[str]:
 
 
 def _run_hyper(cfg: Config, traits: frozenset) -> dict:
-    """The config's own values of the knobs a run's optimiser state holds."""
+    """The config's own values of what a run's optimiser state holds."""
     names = optim.hyper_names(optim.plan_of(cfg, "clipnorm" in traits), "momentum" in traits)
-    return {k: getattr(cfg, k) for k in names}
+    values = optim.with_complements({k: getattr(cfg, k) for k in knobs_of(cfg)})
+    return {k: values[k] for k in names}
 
 
 class Trainer(NamedTuple):
@@ -212,7 +213,7 @@ def make_trainer(cfg: Config, model: Regressor, traits: frozenset | None = None)
 
     def init(params, key, knobs: dict | None = None) -> TrainState:
         """A run at epoch 0; `knobs`: its values of the RUN knobs (default: the config's)."""
-        knobs = {k: getattr(cfg, k) for k in knobs_of(cfg)} | (knobs or {})
+        knobs = knobs or optim.with_complements({k: getattr(cfg, k) for k in knobs_of(cfg)})
         zero = jnp.zeros((), jnp.int32)
         hyper = {k: knobs[k] for k in _run_hyper(cfg, traits)}
         opt_state = optim.make_optimizer(plan, hyper).init(params)
@@ -281,8 +282,10 @@ class Runs:
         return traits_of(self.knobs)
 
     def values(self) -> dict[str, jax.Array]:
-        """Every RUN knob's values, [R] float32 arrays, for the runs' initial states."""
-        return {k: jnp.asarray(v, jnp.float32) for k, v in self.knobs.items()}
+        """Every RUN knob's values, [R] float32 arrays, for the runs' initial states (with
+        the complements an optimiser needs computed first in float64, as Keras does)."""
+        knobs = optim.with_complements({k: np.asarray(v, np.float64) for k, v in self.knobs.items()})
+        return {k: jnp.asarray(v, jnp.float32) for k, v in knobs.items()}
 
 
 def seed_runs(cfg: Config, seeds=None) -> Runs:

@@ -94,7 +94,7 @@ def test_update_rules_follow_keras_formulas(kind, hyper, schedule, clipping):
     clipping = clipping or {}
     clip = optim.Clip("clipnorm" in clipping, clipping.get("global_clipnorm", 0.0), clipping.get("clipvalue", 0.0))
     values = {"lr": 0.05, **hyper} | ({"clipnorm": clipping["clipnorm"]} if "clipnorm" in clipping else {})
-    opt = optim.keras(kind, optim.Schedule(**schedule), clip, 1e-7, values)
+    opt = optim.keras(kind, optim.Schedule(**schedule), clip, 1e-7, optim.with_complements(values))
     params = {"a": jnp.asarray(start[0]), "b": jnp.asarray(start[1])}
     state, got = opt.init(params), []
     for grads in grad_steps:
