@@ -7,11 +7,12 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def gru_step(h, x, W, U, b):
-    """Keras GRU, reset_after=True, gate order z, r, h; b = [input bias, recurrent bias]."""
+def gru_step(h, x, W, U, b, drop=None):
+    """Keras GRU, reset_after=True, gate order z, r, h; b = [input bias, recurrent bias].
+    `drop`: Keras's recurrent dropout mask, on h in h U only (z h carries the whole h over)."""
     H = h.shape[-1]
     xw = x @ W + b[0]
-    hu = h @ U + b[1]
+    hu = (h if drop is None else h * drop) @ U + b[1]
     z = sigmoid(xw[:H] + hu[:H])
     r = sigmoid(xw[H : 2 * H] + hu[H : 2 * H])
     cand = np.tanh(xw[2 * H :] + r * hu[2 * H :])
@@ -95,3 +96,26 @@ def mackey_glass_method_of_steps(times, beta=0.2, gamma=0.1, n=10, delay=17.0, h
         segments.append(sol)
         x0, k = sol.y[0, -1], k + 1
     return np.array([segments[min(int(t // delay), len(segments) - 1)].sol(t)[0] for t in times])
+
+
+def zero_state(cell: str, hidden: int):
+    return (np.zeros(hidden), np.zeros(hidden)) if cell == "lstm" else np.zeros(hidden)
+
+
+def step(cell: str, p: dict, state, x, drop=None):
+    """One step of `cell` ("gru", "lstm", "rnn", "mingru", "minlstm") with its Keras-layout
+    weights `p` (kernel, recurrent_kernel, bias): (state, h). `drop`: Keras's recurrent
+    dropout mask, on h where it meets the recurrent kernel (gru, lstm, rnn)."""
+    W, b = p["kernel"], p["bias"]
+    if cell == "gru":
+        h = gru_step(state, x, W, p["recurrent_kernel"], b, drop)
+        return h, h
+    if cell == "lstm":  # h enters only h U: its mask is the step's of h * mask
+        c, h = state
+        c, h = lstm_step(c, h if drop is None else h * drop, x, W, p["recurrent_kernel"], b)
+        return (c, h), h
+    if cell == "rnn":
+        h = rnn_step(state if drop is None else state * drop, x, W, p["recurrent_kernel"], b)
+        return h, h
+    h = {"mingru": mingru_step, "minlstm": minlstm_step}[cell](state, x, W, b)
+    return h, h

@@ -14,9 +14,18 @@ Cells whose recurrence is linear in the state (minGRU, minLSTM, LRU) subclass
 `LinearRecurrentCell`: besides the step they have a parallel form over a whole window
 (`sequence`, an associative scan), which the model uses when a cell has one.
 
+Keras's recurrent dropout multiplies h by a mask where h meets the recurrent kernel, h U,
+and nowhere else (the GRU's carried-over z ⊙ h keeps the whole h: Keras 3.8 went back to
+this after 3.0-3.7's masked carry stopped GRUs from converging, keras-team/keras#20656).
+Where that is in a step is the cell's business: a cell with `recurrent_mask = True` takes
+the mask as its step's third argument, `drop_H`. Cells whose recurrence has no recurrent
+kernel (minGRU, minLSTM, LRU: elementwise in h) have nothing for it to act on, and Flax's
+stock GRU cell has no place for it (see FlaxGRUCell): these take no recurrent dropout.
+
 Adding a cell: write the class (fields `features` and `scheme`) and add one line to CELLS.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -77,6 +86,7 @@ class FusedCell(nn.RNNCellBase):
     scheme: str = "keras"
     in_features: int = 1
     gates: ClassVar[int] = 1
+    recurrent_mask: ClassVar[bool] = False  # True: `recur` takes Keras's recurrent dropout mask, drop_H
 
     def setup(self):
         G = self.gates * self.features
@@ -102,10 +112,13 @@ class FusedCell(nn.RNNCellBase):
         return x_I @ self.kernel + self.bias
 
     def recur(self, carry, xw_G):
+        """(carry, h); with `recurrent_mask`, also `drop_H` (None: no dropout), h's mask in h U."""
         raise NotImplementedError
 
-    def __call__(self, carry, x_I):
-        return self.recur(carry, self.project(x_I))
+    def __call__(self, carry, x_I, drop_H=None):
+        if drop_H is None:  # a cell's own `recur(carry, xw_G)` need not know about dropout
+            return self.recur(carry, self.project(x_I))
+        return self.recur(carry, self.project(x_I), drop_H)
 
 
 class KerasGRUCell(FusedCell):
@@ -116,6 +129,7 @@ class KerasGRUCell(FusedCell):
     """
 
     gates = 3
+    recurrent_mask = True
 
     def setup(self):
         G = self.gates * self.features
@@ -128,9 +142,9 @@ class KerasGRUCell(FusedCell):
     def project(self, x_I):
         return x_I @ self.kernel + self.bias[0]
 
-    def recur(self, h_H, xw_G):
+    def recur(self, h_H, xw_G, drop_H=None):
         xz, xr, xh = jnp.split(xw_G, 3, axis=-1)
-        hz, hr, hh = jnp.split(h_H @ self.recurrent_kernel + self.bias[1], 3, axis=-1)
+        hz, hr, hh = jnp.split(_dropped(h_H, drop_H) @ self.recurrent_kernel + self.bias[1], 3, axis=-1)
         z = jax.nn.sigmoid(xz + hz)
         r = jax.nn.sigmoid(xr + hr)
         h_new = z * h_H + (1.0 - z) * jnp.tanh(xh + r * hh)
@@ -145,6 +159,7 @@ class KerasLSTMCell(FusedCell):
     """
 
     gates = 4
+    recurrent_mask = True
 
     def bias_init(self) -> Initializer:
         return _lstm_bias_init(self.scheme)
@@ -154,9 +169,9 @@ class KerasLSTMCell(FusedCell):
         zeros = jnp.zeros((*input_shape[:-1], self.features))
         return zeros, zeros
 
-    def recur(self, carry, xw_G):
+    def recur(self, carry, xw_G, drop_H=None):
         c_H, h_H = carry
-        i, f, g, o = jnp.split(xw_G + h_H @ self.recurrent_kernel, 4, axis=-1)
+        i, f, g, o = jnp.split(xw_G + _dropped(h_H, drop_H) @ self.recurrent_kernel, 4, axis=-1)
         c_new = jax.nn.sigmoid(f) * c_H + jax.nn.sigmoid(i) * jnp.tanh(g)
         h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
         return (c_new, h_new), h_new
@@ -166,10 +181,16 @@ class SimpleRNNCell(FusedCell):
     """Keras SimpleRNN: h' = tanh(x W + h U + b), a baseline without gates."""
 
     gates = 1
+    recurrent_mask = True
 
-    def recur(self, h_H, xw_H):
-        h_new = jnp.tanh(xw_H + h_H @ self.recurrent_kernel)
+    def recur(self, h_H, xw_H, drop_H=None):
+        h_new = jnp.tanh(xw_H + _dropped(h_H, drop_H) @ self.recurrent_kernel)
         return h_new, h_new
+
+
+def _dropped(h_H, drop_H):
+    """h as it enters h U under Keras's recurrent dropout (None: no dropout)."""
+    return h_H if drop_H is None else h_H * drop_H
 
 
 def _keras_params(twin: type[FusedCell], key, in_features: int, features: int) -> dict:
@@ -210,6 +231,8 @@ class FlaxGRUCell(nn.GRUCell):
     """Flax's stock nn.GRUCell (no recurrent bias on z, r: 80 fewer parameters at H=40).
 
     Under `scheme="keras"` its per-gate Denses start as slices of Keras's whole matrices.
+    No recurrent dropout: the stock step carries over the same h that it feeds its
+    Denses (z ⊙ h), so masking its carry would mask h where Keras keeps it whole.
     """
 
     scheme: str = "keras"
@@ -223,10 +246,18 @@ class FlaxLSTMCell(nn.OptimizedLSTMCell):
     """Flax's stock nn.OptimizedLSTMCell (same parameter count as Keras's LSTM).
 
     Under `scheme="keras"` its per-gate Denses start as slices of Keras's whole matrices,
-    with the forget bias at one.
+    with the forget bias at one. Its h enters only the recurrent Denses, so Keras's
+    recurrent dropout is the stock step of (c, h ⊙ drop_H).
     """
 
     scheme: str = "keras"
+    recurrent_mask: ClassVar[bool] = True
+
+    def __call__(self, carry, inputs, drop_H=None):
+        if drop_H is not None:
+            c_H, h_H = carry
+            carry = (c_H, h_H * drop_H)
+        return super().__call__(carry, inputs)
 
     @nn.nowrap
     def keras_params(self, key, in_features: int) -> dict:
@@ -254,6 +285,7 @@ class LinearRecurrentCell(nn.RNNCellBase):
     scheme: str = "keras"
     in_features: int = 1
     parallel: ClassVar[bool] = True  # the model scans these with `sequence`
+    recurrent_mask: ClassVar[bool] = False  # no recurrent kernel: h only meets elementwise gates
     state_dtype: ClassVar = jnp.float32
 
     def coefficients(self, x_I):
@@ -412,3 +444,16 @@ def make_cell(name: str, features: int, scheme: str = "keras") -> nn.RNNCellBase
 def has_parallel_form(cell) -> bool:
     """Whether the cell (class or instance) computes a window at once (`sequence`)."""
     return bool(getattr(cell, "parallel", False))
+
+
+def takes_recurrent_mask(cell) -> bool:
+    """Whether the cell (class or instance) applies Keras's recurrent dropout (`drop_H`)."""
+    return bool(getattr(cell, "recurrent_mask", False))
+
+
+def upper_layer(cell: nn.RNNCellBase) -> nn.RNNCellBase:
+    """A copy of `cell` for a stacked layer, reading the `features` of the layer below (a
+    cell that declares its input width has it set; Flax's stock cells infer theirs)."""
+    fields = {f.name for f in dataclasses.fields(cell)}
+    width = {"in_features": cell.features} if "in_features" in fields else {}
+    return cell.clone(parent=None, name=None, **width)

@@ -322,6 +322,7 @@ def _check_optimizer(cfg: Config):
 def _validate(cfg: Config):
     from rnnjax.core import series as series_lib
     from rnnjax.core.cells import CELLS, SCHEMES  # the registries are the one list of names
+    from rnnjax.core.model import check_config as model_checks
     from rnnjax.core.series import NORMALIZE, SERIES, checks
 
     _check_choice(cfg, "series", SERIES)
@@ -396,3 +397,4 @@ def _validate(cfg: Config):
         checks.horizon(cfg, recorded)
     checks.integration(cfg)
     checks.values(cfg, recorded)
+    model_checks(cfg)  # what the model cannot run: cell, kernel and dropout together

@@ -94,8 +94,10 @@ def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     one = state_shape(shaped, traits)
     state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
-    gates = max(1, params // max(1, 4 * cfg.hidden * (cfg.hidden + 2)))  # about G: [H + 2, G H] floats
-    activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4
+    # about G: [H + 2, G H] floats in layer 0, [2 H + 1, G H] in each layer above
+    rows = cfg.hidden + 2 + (cfg.layers - 1) * (2 * cfg.hidden + 1)
+    gates = max(1, params // max(1, 4 * cfg.hidden * rows))
+    activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4 * cfg.layers
     per_run = 3 * state + activations + (2 * cfg.epochs + cfg.steps) * 4
     data = cfg.length * 8 + 2 * cfg.n_windows * cfg.window * 4
     return runs * per_run + data

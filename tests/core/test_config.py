@@ -39,6 +39,15 @@ BAD = [
     ({"unroll": -1}, "unroll=-1"),
     ({"momentum": 1.0}, "momentum=1.0"),
     ({"momentum": -0.1}, "momentum=-0.1"),
+    ({"layers": 0}, "layers=0"),
+    ({"layers": 1.5}, "layers=1.5"),
+    ({"dropout": 1.0}, "dropout=1.0"),
+    ({"dropout": -0.1}, "dropout=-0.1"),
+    ({"recurrent_dropout": math.nan}, "recurrent_dropout=nan"),
+    ({"cell": "lru", "recurrent_dropout": 0.1}, "recurrent_dropout=0.1"),  # no recurrent kernel
+    ({"cell": "mingru", "recurrent_dropout": 0.2}, "cell='mingru'"),
+    ({"cell": "flax_gru", "recurrent_dropout": 0.2}, "only gru, lstm, rnn, flax_lstm"),
+    ({"kernel": "pallas", "recurrent_dropout": 0.2}, "kernel='pallas'"),
 ]
 
 

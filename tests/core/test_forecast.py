@@ -79,3 +79,41 @@ def test_a_scaled_noisy_series_is_forecast_in_its_own_units():
     assert scale.sd > 5 and not np.array_equal(context, y[1 : cfg.window + 1])  # noisy context, data's scale
     want = forecast.forecast_seeds(model, params, (context - scale.mean) / scale.sd, 30) * scale.sd + scale.mean
     np.testing.assert_allclose(forecast.forecast(cfg, params), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_two_layer_carry_rollout_keeps_every_layers_state(cell):
+    """The closed loop by hand: NumPy steps through both layers, each keeping its own state,
+    warmed up on the context, then each prediction fed back."""
+    import reference
+
+    cfg = CFG.replace(cell=cell, layers=2)
+    model = make_model(cfg)
+    params = init_params(model, jax.random.key(7), cfg.window)
+    out = np.asarray(forecast.rollout(model, params, SERIES[: cfg.window], 6, "carry"))
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    states = [reference.zero_state(cell, cfg.hidden) for _ in ("cell", "cell_1")]
+
+    def step(x):
+        h = np.array([x])
+        for k, name in enumerate(("cell", "cell_1")):
+            states[k], h = reference.step(cell, p[name], states[k], h)
+        return float((h @ p["head"]["kernel"] + p["head"]["bias"])[0])
+
+    for x in np.asarray(SERIES[: cfg.window]):
+        y = step(x)
+    want = []
+    for _ in range(6):
+        want.append(y)
+        y = step(y)
+    np.testing.assert_allclose(out, want, atol=1e-5)
+
+
+def test_forecasts_ignore_the_dropout_knobs():
+    """Dropout is for training only: a config's forecast is the same with it."""
+    _, params = setup("lstm")
+    params_S = jax.tree.map(lambda a: a[None], params)
+    cfg = CFG.replace(cell="lstm", seeds=1, horizon=8)
+    np.testing.assert_array_equal(
+        forecast.forecast(cfg.replace(dropout=0.5, recurrent_dropout=0.5), params_S), forecast.forecast(cfg, params_S)
+    )
