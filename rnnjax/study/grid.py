@@ -1,5 +1,7 @@
 """What a study is: models x grid points x seeds. The grid is the product of the values
-given for some Config fields; each model's runs are its points x seeds.
+given for some Config fields; each model's runs are its points x seeds. At a point, the
+grid's swept knobs override a model's config and every other field is the model's own
+(`at_point`), so that models may differ in more than their cell (each its hidden size).
 
 Which fields are grid knobs, and how each varies, is declared once on the Config field
 (`core.config.knob`): RUN knobs (VMAPPED here) vary inside one compiled program
@@ -48,24 +50,35 @@ def make_grid(cfg: Config, values: dict[str, list] | None = None) -> Grid:
     return Grid(points, tuple(f for f in fields if len(axes[f]) > 1), type(cfg))
 
 
-def grid_runs(grid: Grid, seeds: int):
-    """Point-major runs (core.train.Runs): run g * seeds + s is seed s at grid point g."""
+def at_point(grid: Grid, cfg: Config, point: dict) -> Config:
+    """A model's config at a grid point: the swept knobs' values, the model's own elsewhere."""
+    return cfg.replace(**{f: point[f] for f in grid.swept})
+
+
+def grid_runs(grid: Grid, seeds: int, cfg: Config | None = None):
+    """Point-major runs (core.train.Runs): run g * seeds + s is seed s at grid point g; a
+    knob not swept has `cfg`'s value (a model's), or the points' where no cfg is given."""
     from rnnjax.core.train import Runs  # JAX: not needed to read a grid
 
     point = np.repeat(np.arange(len(grid.points)), seeds)
     seed = np.tile(np.arange(seeds), len(grid.points))
-    values = {f: np.array([grid.points[g][f] for g in point], dtype=np.float64) for f in grid.vmapped}
+
+    def value(f, g):
+        return grid.points[g][f] if cfg is None or f in grid.swept else getattr(cfg, f)
+
+    values = {f: np.array([value(f, g) for g in point], dtype=np.float64) for f in grid.vmapped}
     return Runs(seed, values)
 
 
 def shape_of(grid: Grid, point: dict) -> dict:
-    return {f: point[f] for f in grid.separate}
+    """The swept PROGRAM knobs' values at a point: what a model's program changes in there."""
+    return {f: point[f] for f in grid.separate if f in grid.swept}
 
 
 class ShapeGroup(NamedTuple):
     """Grid points that share a shape, and their runs [start, stop): one program's worth."""
 
-    shape: dict
+    shape: dict  # the swept PROGRAM knobs' values: cfg.replace(**shape) is a model's program
     start: int
     stop: int
 
@@ -83,7 +96,7 @@ def shape_groups(grid: Grid, seeds: int) -> list[ShapeGroup]:
 
 class Study(NamedTuple):
     """Models x grid points x seeds. Each model's config differs from the others' only in
-    its cell; `cfg.seeds` seeds run at every grid point."""
+    its cell and hidden size (`model_name`); `cfg.seeds` seeds run at every grid point."""
 
     configs: dict[str, Config]
     grid: Grid
@@ -96,3 +109,14 @@ class Study(NamedTuple):
 def single(cfg: Config, name: str | None = None) -> Study:
     """One model at one point: the study `rnnjax.run(cfg)` runs."""
     return Study({name or cfg.cell: cfg}, make_grid(cfg))
+
+
+def model_name(cell: str, hidden: int, sized: bool) -> str:
+    """A model's name in a study and its run folder's paths: its cell, or `cell-hidden`
+    (gru-20, gru-40) when the study holds the cell at several sizes (`sized`)."""
+    return f"{cell}-{hidden}" if sized else cell
+
+
+def is_model_name(name: str, cell: str, hidden: int) -> bool:
+    """Whether `model_name` gives a model of this cell and size this name (a run folder's check)."""
+    return name in (cell, model_name(cell, hidden, sized=True))

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, metrics, plots, report
-from rnnjax.study.grid import GRID_FIELDS, Grid, Study
+from rnnjax.study.grid import GRID_FIELDS, Grid, Study, at_point, is_model_name
 from rnnjax.study.results import Pooled, Result, Timing
 
 KINDS = ("experiment", "sweep")
@@ -86,11 +86,13 @@ def _check_record(rec: dict) -> None:
 
 
 def _check_model_names(out: Path, models: dict) -> None:
-    """Model names become file names (checkpoints): only registered cells, each its own."""
+    """Model names become file names (checkpoints): only registered cells, each named as
+    `grid.model_name` names it (its cell, or cell-hidden)."""
     from rnnjax.core.cells import CELLS
 
     for name, fields in models.items():
-        if name not in CELLS or not isinstance(fields, dict) or fields.get("cell") != name:
+        ok = isinstance(fields, dict) and fields.get("cell") in CELLS
+        if not ok or not is_model_name(name, fields["cell"], fields.get("hidden", Config.hidden)):
             raise folders.RunDirError(f"{str(out)!r} has a config.json naming model {name!r}: not a registered cell")
 
 
@@ -243,7 +245,7 @@ def load_run(folder: str | Path) -> RunFolder:
         timing = Timing(**{k: rec["wall_s"][name][k] for k in Timing._fields})
         points = []
         for g, point in enumerate(study.grid.points):
-            cfg = study.configs[name].replace(**{f: point[f] for f in GRID_FIELDS})
+            cfg = at_point(study.grid, study.configs[name], point)
 
             def pick(a, g=g):
                 return a[g] if sweep else a

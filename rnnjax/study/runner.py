@@ -24,10 +24,10 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
-from rnnjax.core.train import History, Progress, Runs, traits_of
+from rnnjax.core.train import History, Progress, Runs
 from rnnjax.scaling import distributed, memory, runtime
 from rnnjax.study import checkpoint, folders
-from rnnjax.study.grid import Study, grid_runs, shape_groups, single
+from rnnjax.study.grid import Study, at_point, grid_runs, shape_groups, single
 from rnnjax.study.results import Result, Timing
 from rnnjax.study.train import train_chunked
 
@@ -78,15 +78,15 @@ class Quiet:
 
 
 def point_config(study: Study, name: str, g: int) -> Config:
-    return study.configs[name].replace(**study.grid.points[g])
+    return at_point(study.grid, study.configs[name], study.grid.points[g])
 
 
 def plan(study: Study, seed_chunk: int | None, epochs_per_chunk: int, devices, index: int, count: int) -> list[Unit]:
     """Process `index` of `count`'s units, model by model, in run order."""
     devices = jax.local_devices() if devices is None else devices
-    runs = grid_runs(study.grid, study.seeds)
     units = []
     for name, cfg in study.configs.items():
+        runs = grid_runs(study.grid, study.seeds, cfg)
         start, stop = distributed.block(runs.count, index, count)
         for group in shape_groups(study.grid, study.seeds):
             lo, hi = max(start, group.start), min(stop, group.stop)
@@ -105,15 +105,16 @@ def check_memory(study: Study, seed_chunk: int | None, devices=None, processes: 
     runs are chunked to fit, so one run per device must fit."""
     devices = jax.local_devices() if devices is None else devices
     for name, cfg in study.configs.items():
+        runs = grid_runs(study.grid, study.seeds, cfg)
         for group in shape_groups(study.grid, study.seeds):
             n = -(-(group.stop - group.start) // processes)
             if seed_chunk is not None:
                 n = min(n, seed_chunk)
             elif memory.free_device_bytes(devices) is not None:
                 n = min(n, len(devices))
-            points = study.grid.points[group.start // study.seeds : group.stop // study.seeds]
-            traits = traits_of({k: [p[k] for p in points] for k in points[0]})
-            memory.check_fits(cfg.replace(**group.shape), n, traits, devices, f"{name} at {group.shape}")
+            traits = runs.take(np.arange(group.start, group.stop)).traits
+            where = f"{name} at {group.shape}" if group.shape else name
+            memory.check_fits(cfg.replace(**group.shape), n, traits, devices, where)
 
 
 def _plan_path(folder: Path, index: int) -> Path:
@@ -225,7 +226,7 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
     """Every grid point's Result of one model (this process trains `units`; with several
     processes, every process's units are gathered)."""
     base = study.configs[name]
-    runs = grid_runs(study.grid, study.seeds)
+    runs = grid_runs(study.grid, study.seeds, base)
     mine = [u for u in units if u.model == name]
     monitor.start_model(name, base, mine, _done_epochs(mine, folder))
     timing = Timing(0.0, 0.0, 0.0)

@@ -14,15 +14,7 @@ TINY = Config(hidden=6, epochs=4, seeds=3)
 def test_grid_is_the_product_of_the_values_given():
     grid = grid_lib.make_grid(TINY, {"lr": [0.01, 0.1], "momentum": [0.0, 0.9]})
     assert grid.swept == ("lr", "momentum") and len(grid.points) == 4
-    assert grid.points[1] == {
-        "hidden": 6,
-        "window": 20,
-        "lr": 0.01,
-        "momentum": 0.9,
-        "tau": TINY.tau,
-        "noise": 0.0,
-        "fold": 0,
-    }
+    assert grid.points[1] == {f: getattr(TINY, f) for f in grid_lib.GRID_FIELDS} | {"lr": 0.01, "momentum": 0.9}
     runs = grid_lib.grid_runs(grid, seeds=3)
     assert runs.count == 12
     np.testing.assert_array_equal(runs.seed, [0, 1, 2] * 4)
@@ -42,9 +34,17 @@ def test_shape_groups_are_contiguous_runs_of_one_shape():
         {"hidden": 6, "window": 20},
     ]
     assert [(g.start, g.stop) for g in groups] == [(0, 4), (4, 8), (8, 12), (12, 16)]
-    assert grid_lib.shape_groups(grid_lib.make_grid(TINY), 5) == [
-        grid_lib.ShapeGroup({"hidden": 6, "window": 20}, 0, 5)
-    ]
+    # a shape is what the grid sweeps: every other field is each model's own
+    assert grid_lib.shape_groups(grid_lib.make_grid(TINY), 5) == [grid_lib.ShapeGroup({}, 0, 5)]
+
+
+def test_a_model_keeps_what_the_grid_does_not_sweep():
+    grid = grid_lib.make_grid(TINY, {"lr": [0.01, 0.1]})
+    lstm = TINY.replace(cell="lstm", hidden=3, momentum=0.5)
+    assert grid_lib.at_point(grid, lstm, grid.points[1]) == lstm.replace(lr=0.1)
+    runs = grid_lib.grid_runs(grid, 2, lstm)
+    np.testing.assert_array_equal(runs.lr, [0.01, 0.01, 0.1, 0.1])
+    np.testing.assert_array_equal(runs.momentum, [0.5] * 4)  # the model's, not the grid's 0
 
 
 def test_a_single_study_is_one_model_at_its_config():

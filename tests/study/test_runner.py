@@ -53,6 +53,16 @@ def test_each_point_equals_its_config_run_alone():
     np.testing.assert_array_equal(alone.loss, trained.history.loss)
 
 
+def test_models_of_their_own_size_train_as_alone():
+    """A grid point overrides only what the grid sweeps: each model keeps its hidden size."""
+    gru, lstm = TINY.replace(hidden=4), TINY.replace(cell="lstm", hidden=3)
+    results = runner.run_study(Study({"gru": gru, "lstm": lstm}, make_grid(gru, {"lr": [0.01, 0.05]})))
+    assert [r.cfg.hidden for r in results["lstm"]] == [3, 3] and results["gru"][1].cfg == gru.replace(lr=0.05)
+    trained = driver.train(lstm.replace(lr=0.05))
+    np.testing.assert_allclose(results["lstm"][1].loss, trained.history.loss, rtol=1e-6)
+    assert results["lstm"][1].params["cell"]["recurrent_kernel"].shape == (3, 3, 12)  # [seeds, H, 4 H]
+
+
 def test_a_killed_study_resumes_bit_identical(tmp_path):
     study = Study({"gru": TINY.replace(epochs=6)}, make_grid(TINY, {"lr": [0.01, 0.05]}))
     whole = runner.run_study(study, tmp_path / "whole", chunk=2, seed_chunk=4)["gru"]
