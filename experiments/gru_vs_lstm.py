@@ -1,6 +1,7 @@
 """GRU vs LSTM on the damped series over many seeds: statistics, figures and a report.
 
 python experiments/gru_vs_lstm.py --seeds 16 --epochs 1000 --out runs/mine
+python experiments/gru_vs_lstm.py --models gru:40,lstm:34 --layers 2    # a hidden size each, two layers
 python experiments/gru_vs_lstm.py --resume runs/mine    # after a kill or Ctrl-C
 """
 
@@ -41,7 +42,7 @@ def parse(argv):
 
 
 def new_run(args, argv):
-    configs = {name: cli.config_from_args(args, cell=name) for name in cli.model_names(args)}
+    configs = {name: cli.config_from_args(args, **fields) for name, fields in cli.models_from_args(args).items()}
     first = next(iter(configs.values()))
     # a backtest's origins are a grid axis: origins x seeds of a model train as one program
     folds = {"fold": list(range(first.origins))} if first.forecast_protocol == "backtest" else None

@@ -4,6 +4,7 @@ optionally over several processes; checkpointed, and resumable with --resume.
 
 python experiments/sweep.py --lr 0.003,0.01,0.03,0.1 --seeds 32 --models gru,lstm
 python experiments/sweep.py --lr 0.01,0.1 --momentum 0,0.9 --seeds 8 --epochs 200 --out runs/mom
+python experiments/sweep.py --lr 0.01,0.1 --models gru:40,lstm:34    # each model its own hidden size
 python experiments/sweep.py --resume runs/mom    # after a kill or Ctrl-C
 # two hosts (or two processes on one): the same command on each, with its own --process-id
 python experiments/sweep.py --lr 0.01,0.1 --coordinator host0:12355 --num-processes 2 --process-id 0
@@ -100,7 +101,10 @@ def check_processes(args):
 def new_study(args) -> Study:
     """Configs and grid, validated before anything compiles."""
     first = {f: getattr(args, f)[0] for f in GRID_FLAGS if getattr(args, f) is not None}  # the grid's own values
-    configs = {name: cli.config_from_args(args, cell=name, **first) for name in cli.model_names(args)}
+    models = cli.models_from_args(args)
+    cli.refuse_hidden_sweep(models, args.hidden)
+    # a model's own hidden size (--models gru:40) over --hidden's one value
+    configs = {name: cli.config_from_args(args, **(first | fields)) for name, fields in models.items()}
     values = {f: getattr(args, f) for f in GRID_FLAGS}
     base = next(iter(configs.values()))
     if base.forecast_protocol == "backtest" and values["fold"] is None:  # every origin, unless some are chosen

@@ -96,7 +96,12 @@ DERIVED = ("data_sha256",)  # set from the data, not by hand
 def add_study_flags(parser: argparse.ArgumentParser, what: str) -> None:
     """The flags every study script has (`what` it writes: "run", "sweep"): the models, a new
     or resumed run folder, epochs per chunk, the compilation cache."""
-    parser.add_argument("--models", default=None, help="comma-separated registered cells (default gru,lstm)")
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated registered cells, each optionally with its own hidden size as cell:hidden "
+        "(default gru,lstm; e.g. gru:40,lstm:34)",
+    )
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
     parser.add_argument("--resume", default=None, help=f"continue the killed or interrupted {what} in this folder")
     parser.add_argument(
@@ -117,14 +122,44 @@ def refuse_below_one(args: argparse.Namespace, *flags: str) -> None:
             fail(f"error: --{flag.replace('_', '-')} {value} is not allowed: must be an integer >= 1")
 
 
-def model_names(args: argparse.Namespace) -> list[str]:
-    """--models as a list of distinct names (default gru,lstm); the registry checks each."""
-    names = ("gru,lstm" if args.models is None else args.models).split(",")
-    if len(set(names)) != len(names):
-        fail(f"error: --models {args.models!r} names a model twice")
-    if not all(names):
-        fail(f"error: --models {args.models!r} is not allowed: distinct registered cells, comma-separated")
-    return names
+def models_from_args(args: argparse.Namespace) -> dict[str, dict]:
+    """--models as {model name: the Config fields it sets} (default gru,lstm): each entry a
+    registered cell, or cell:hidden with its own hidden size (gru:40,lstm:34); the registry
+    checks the cells. A model is named by its cell (the size is in its config); a cell
+    given at several sizes names each cell-hidden (gru:20,gru:40: gru-20, gru-40)."""
+    from rnnjax.study.grid import model_name
+
+    given = "gru,lstm" if args.models is None else args.models
+    entries = []
+    for entry in given.split(","):
+        cell, colon, size = entry.partition(":")
+        if not cell or (colon and not (size.isascii() and size.isdigit() and int(size) >= 1)):
+            fail(
+                f"error: --models {given!r} is not allowed: registered cells, comma-separated, each "
+                "optionally with its own hidden size as cell:hidden (an integer >= 1), e.g. gru:40,lstm:34"
+            )
+        entries.append((cell, int(size) if colon else None))
+    cells = [cell for cell, _ in entries]
+    models = {}
+    for cell, hidden in entries:
+        sized = cells.count(cell) > 1
+        if sized and hidden is None:
+            fail(f"error: --models {given!r} names {cell} twice: give each its own size, e.g. {cell}:20,{cell}:40")
+        name = model_name(cell, hidden, sized)
+        if name in models:
+            fail(f"error: --models {given!r} names a model twice")
+        models[name] = {"cell": cell} | ({} if hidden is None else {"hidden": hidden})
+    return models
+
+
+def refuse_hidden_sweep(models: dict[str, dict], hidden_values) -> None:
+    """Exit 2 if a sweep over --hidden meets models with their own sizes (one line)."""
+    sized = [name for name, fields in models.items() if "hidden" in fields]
+    if sized and hidden_values is not None and len(hidden_values) > 1:
+        fail(
+            f"error: --hidden {','.join(map(str, hidden_values))} is not allowed with models of their own size "
+            f"({', '.join(sized)}): sweep hidden sizes, or give each model its size in --models, not both"
+        )
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -256,20 +291,28 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
         )
     if rec.get("finished"):
         fail(f"error: --resume {args.resume!r} is a finished run; nothing to resume")
-    if args.models is not None and args.models.split(",") != list(rec["models"]):
-        fail(f"error: --models {args.models!r} differs from the run's models {','.join(rec['models'])!r}")
     study = outputs.study_of(rec)
+    if args.models is not None:
+        wanted = models_from_args(args)
+        same = list(wanted) == list(study.configs) and all(
+            getattr(study.configs[name], f) == v for name, fields in wanted.items() for f, v in fields.items()
+        )
+        if not same:
+            run = ",".join(f"{name} (hidden {cfg.hidden})" for name, cfg in study.configs.items())
+            fail(f"error: --models {args.models!r} differs from the run's models {run}")
     saved = next(iter(study.configs.values()))
     differ = []
     for f in dataclasses.fields(Config):
         value = getattr(args, f.name, None)
+        # models may differ in their hidden size: a flag agrees with the run if some model has its value
+        in_run = [getattr(cfg, f.name) for cfg in study.configs.values()]
         if f.name in grid_flags and value is not None:
             values = sorted({p[f.name] for p in study.grid.points})
             if sorted(value) != values:
                 differ.append(f"{f.name} ({','.join(map(str, value))} here, {','.join(map(str, values))} in the run)")
         elif f.name == "data" and value is not None and os.path.abspath(value) == saved.data:
             continue  # the same file, named from another folder
-        elif value is not None and value != getattr(saved, f.name):
+        elif value is not None and value not in in_run:
             differ.append(f"{f.name} ({value!r} here, {getattr(saved, f.name)!r} in the run)")
     if differ:
         fail(f"error: --resume with a different config: {'; '.join(differ)}")

@@ -99,6 +99,8 @@ def model_summary(run: Result) -> dict:
     cfg, t = run.cfg, run.timing
     out = {
         "cell": cfg.cell,
+        "hidden": cfg.hidden,
+        "layers": cfg.layers,
         "params": run.n_params,
         "seeds": cfg.seeds,
         "diverged": int(run.diverged.sum()),
@@ -350,8 +352,9 @@ def against_baselines(runs: dict[str, Result], scored: dict, metric: str) -> lis
 
 def point_summary(run: Result, point: dict) -> dict:
     """Per sweep metric: describe() over the seeds that did not diverge, and a bootstrap 95%
-    CI of the median; diverged seeds are counted, never averaged."""
-    out = point | {
+    CI of the median; diverged seeds are counted, never averaged. The point's knobs as the
+    model ran them (a knob the grid does not sweep is the model's own: its hidden size)."""
+    out = {f: getattr(run.cfg, f) for f in point} | {
         "seeds": run.cfg.seeds,
         "params": run.n_params,
         "diverged": int(run.diverged.sum()),
@@ -426,10 +429,15 @@ def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
             ((name, m["points"][g]) for name, m in models.items()),
             key=lambda item: (item[1][metric]["median"] is None, item[1][metric]["median"] or 0.0),
         )
-        lines += [f"### {where}", "", "| rank | model | median [95% CI] | diverged |", "| ---: | --- | --- | ---: |"]
+        lines += [
+            f"### {where}",
+            "",
+            "| rank | model | params | median [95% CI] | diverged |",
+            "| ---: | --- | ---: | --- | ---: |",
+        ]
         for i, (name, p) in enumerate(rows, 1):
             lines.append(
-                f"| {i} | {name} | {fmt(p[metric]['median'])} {_ci(p[metric]['median_ci95'])} | "
+                f"| {i} | {name} | {p['params']:,} | {fmt(p[metric]['median'])} {_ci(p[metric]['median_ci95'])} | "
                 f"{p['diverged']}/{p['seeds']} |"
             )
         lines.append("")
@@ -551,14 +559,15 @@ def markdown(
         *_baseline_lines(summary),
         "## Models",
         "",
-        "| model | params | seeds | diverged | diverged seeds (at epoch) |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| model | hidden x layers | params | seeds | diverged | diverged seeds (at epoch) |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for n, m in models.items():
         which = ", ".join(
             f"{s} ({e or 'forecast'})" for s, e in zip(m["diverged_seeds"], m["diverged_epochs"], strict=True)
         )
-        lines.append(f"| {n} | {m['params']:,} | {m['seeds']} | {m['diverged']} | {which or 'none'} |")
+        size = f"{m['hidden']} x {m['layers']}" if "hidden" in m else "n/a"  # a summary written before sizes
+        lines.append(f"| {n} | {size} | {m['params']:,} | {m['seeds']} | {m['diverged']} | {which or 'none'} |")
     lines += [""] + [f"Training of {n}: {m['training']}." for n, m in models.items()]
     for n, m in models.items():
         if "early_stopping" in m:

@@ -43,6 +43,7 @@ def folders(tmp_path):
         "evil": evil,
         "chunk0": record | {"chunk": 0},
         "nogrid": record | {"grid": []},
+        "misnamed": record | {"models": {"gru-20": {"cell": "gru", "epochs": 60, "hidden": 8}}},
     }
     for name, rec in runs.items():
         (tmp_path / name).mkdir()
@@ -94,6 +95,17 @@ BAD = [
     (["--models", "gru,cnn"], "cell='cnn'"),
     (["--models", "gru,gru"], "twice"),
     (["--models", ""], "--models '' is not allowed"),
+    (["--models", "gru:"], "--models 'gru:' is not allowed: registered cells"),
+    (["--models", "gru:40,lstm:x"], "cell:hidden (an integer >= 1)"),
+    (["--models", "gru:0"], "--models 'gru:0' is not allowed"),
+    (["--models", "gru:4:5"], "--models 'gru:4:5' is not allowed"),
+    (["--models", "gru,gru:40"], "names gru twice: give each its own size"),
+    (["--models", "gru:20,gru:20"], "names a model twice"),
+    (["--models", "lstm:8,cnn:4"], "cell='cnn'"),
+    (
+        ["--models", "lru", "--recurrent-dropout", "0.2"],
+        "recurrent_dropout=0.2 is not allowed: must be 0 for cell='lru'",
+    ),
     (["--forecast-mode", "magic"], "forecast_mode='magic'"),
     (["--init", "he"], "init='he'"),
     (["--series", "square"], "series='square'"),
@@ -124,6 +136,8 @@ BAD = [
     (["--resume", "{tmp}/sweep"], "written by a sweep"),
     (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
     (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),
+    (["--resume", "{tmp}/partial", "--models", "gru:9"], "differs from the run's models gru (hidden 8)"),
+    (["--resume", "{tmp}/misnamed"], "naming model 'gru-20': not a registered cell"),
     (["--resume", "{tmp}/partial", "--lr", "0.5"], "lr (0.5 here, 0.01 in the run)"),
     (["--data", "{tmp}/missing.csv"], "data='{tmp}/missing.csv' cannot be read: No such file"),
     (["--data", "{tmp}/empty.csv"], "is empty"),
@@ -213,6 +227,18 @@ def test_bad_input_exits_2_with_one_line(args, named, folders, capsys, monkeypat
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert (folders / "full" / "x.txt").read_text() == "keep me"
     assert not (folders / "x").exists()
+
+
+def test_models_are_named_by_their_cell_and_a_size_only_when_needed():
+    from argparse import Namespace
+
+    from rnnjax.study.cli import models_from_args
+
+    assert models_from_args(Namespace(models=None)) == {"gru": {"cell": "gru"}, "lstm": {"cell": "lstm"}}
+    sized = {"gru": {"cell": "gru", "hidden": 40}, "lstm": {"cell": "lstm", "hidden": 34}}
+    assert models_from_args(Namespace(models="gru:40,lstm:34")) == sized
+    # a name is a path in the run folder (checkpoints/<model>/): no colon, and one per model
+    assert list(models_from_args(Namespace(models="gru:20,gru:40,lstm"))) == ["gru-20", "gru-40", "lstm"]
 
 
 def test_a_linked_data_file_is_read_by_its_own_name(folders):

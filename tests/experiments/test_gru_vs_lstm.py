@@ -121,6 +121,25 @@ def test_more_than_two_cells_compared_every_way(tmp_path):
     assert "## Every pair on forecast_rmse" in (out / "report.md").read_text()
 
 
+def test_models_of_their_own_size_stacked_two_deep(tmp_path):
+    """--models gru:8,lstm:6 --layers 2: each model its hidden size, named by its cell, and
+    its parameter count (Keras's, layer by layer) in summary.json and report.md."""
+    out = tmp_path / "sized"
+    args = ["--models", "gru:8,lstm:6", "--layers", "2", "--seeds", "2", "--epochs", "3", "--horizon", "10"]
+    scripts.load("gru_vs_lstm").main([*args, "--out", str(out), "--no-compile-cache"])
+    gru = 3 * (1 * 8 + 8 * 8 + 2 * 8) + 3 * (8 * 8 + 8 * 8 + 2 * 8) + 8 + 1  # GRU(8) on 1, then on 8 inputs; Dense
+    lstm = 4 * 6 * (1 + 6 + 1) + 4 * 6 * (6 + 6 + 1) + 6 + 1
+    summary = json.loads((out / "summary.json").read_text())
+    got = {name: (m["hidden"], m["layers"], m["params"]) for name, m in summary["models"].items()}
+    assert got == {"gru": (8, 2, gru), "lstm": (6, 2, lstm)}
+    config = json.loads((out / "config.json").read_text())
+    assert {name: m["hidden"] for name, m in config["models"].items()} == {"gru": 8, "lstm": 6}
+    report = (out / "report.md").read_text()
+    assert f"| gru | 8 x 2 | {gru:,} |" in report and f"| lstm | 6 x 2 | {lstm:,} |" in report
+    assert "gru_1 (KerasGRUCell)         (None, 20, 8)             432" in report
+    assert np.load(out / "params.npz")["lstm/0/cell_1/recurrent_kernel"].shape == (2, 6, 24)
+
+
 def test_a_held_out_forecast_against_baselines(tmp_path):
     """The issue's command: sunspots, the last 48 years held out, against the baselines."""
     pytest.importorskip("statsmodels")

@@ -227,6 +227,7 @@ BAD = [
     (["--window", "20,x"], "--window"),
     (["--models", "gru,transformer"], "cell='transformer'"),
     (["--models", ""], "--models ''"),
+    (["--hidden", "8,16", "--models", "gru:8,lstm"], "--hidden 8,16 is not allowed with models of their own size"),
     (["--coordinator", "127.0.0.1:65535", "--num-processes", "2", "--process-id", "0"], "65534"),
     (["--coordinator", "127.0.0.1:²", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
     (["--init-timeout", "100000000000"], "at most 86400"),
