@@ -60,14 +60,19 @@ def grid_runs(grid: Grid, seeds: int, cfg: Config | None = None):
     knob not swept has `cfg`'s value (a model's), or the points' where no cfg is given."""
     from rnnjax.core.train import Runs  # JAX: not needed to read a grid
 
-    point = np.repeat(np.arange(len(grid.points)), seeds)
     seed = np.tile(np.arange(seeds), len(grid.points))
-
-    def value(f, g):
-        return grid.points[g][f] if cfg is None or f in grid.swept else getattr(cfg, f)
-
-    values = {f: np.array([value(f, g) for g in point], dtype=np.float64) for f in grid.vmapped}
+    values = {f: np.repeat(v, seeds) for f, v in point_values(grid, cfg).items()}
     return Runs(seed, values)
+
+
+def point_values(grid: Grid, cfg: Config | None = None, points: slice = slice(None)) -> dict[str, np.ndarray]:
+    """Each vmapped knob's value at each grid point (of `points`), [P] float64: the point's
+    where the grid sweeps the knob (or no cfg is given), else `cfg`'s (a model's)."""
+
+    def value(f, point):
+        return point[f] if cfg is None or f in grid.swept else getattr(cfg, f)
+
+    return {f: np.array([value(f, p) for p in grid.points[points]], dtype=np.float64) for f in grid.vmapped}
 
 
 def shape_of(grid: Grid, point: dict) -> dict:

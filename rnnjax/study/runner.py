@@ -24,10 +24,10 @@ from rnnjax.core import data as data_lib
 from rnnjax.core.config import Config
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
-from rnnjax.core.train import History, Progress, Runs
+from rnnjax.core.train import History, Progress, Runs, traits_of
 from rnnjax.scaling import distributed, memory, runtime
 from rnnjax.study import checkpoint, folders
-from rnnjax.study.grid import Study, at_point, grid_runs, shape_groups, single
+from rnnjax.study.grid import Study, at_point, grid_runs, point_values, shape_groups, single
 from rnnjax.study.results import Result, Timing
 from rnnjax.study.train import train_chunked
 
@@ -105,14 +105,14 @@ def check_memory(study: Study, seed_chunk: int | None, devices=None, processes: 
     runs are chunked to fit, so one run per device must fit."""
     devices = jax.local_devices() if devices is None else devices
     for name, cfg in study.configs.items():
-        runs = grid_runs(study.grid, study.seeds, cfg)
-        for group in shape_groups(study.grid, study.seeds):
+        for group in shape_groups(study.grid, study.seeds):  # from the points: no [runs] arrays before refusing
             n = -(-(group.stop - group.start) // processes)
             if seed_chunk is not None:
                 n = min(n, seed_chunk)
             elif memory.free_device_bytes(devices) is not None:
                 n = min(n, len(devices))
-            traits = runs.take(np.arange(group.start, group.stop)).traits
+            points = slice(group.start // study.seeds, group.stop // study.seeds)
+            traits = traits_of(point_values(study.grid, cfg, points))
             where = f"{name} at {group.shape}" if group.shape else name
             memory.check_fits(cfg.replace(**group.shape), n, traits, devices, where)
 
