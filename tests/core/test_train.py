@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from training import fit
 
 from rnnjax.core import data, train
@@ -21,15 +22,24 @@ def test_loss_falls_on_the_damped_series():
     assert np.all(val[:, -1] < val[:, 0])
 
 
-def test_seed_alone_equals_seed_in_batch():
-    batch = driver.train(TINY.replace(seeds=4))
-    alone = driver.train(TINY.replace(seeds=1), seeds=[2])
-    pair = driver.train(TINY.replace(seeds=2), seeds=[2, 0])
+@pytest.mark.parametrize(
+    ("cfg", "rtol"),
+    [(TINY, 1e-6), (TINY.replace(optimizer="adam", dropout=0.2, recurrent_dropout=0.2, layers=2), 1e-5)],
+    ids=["sgd", "adam-dropout-layers"],
+)
+def test_seed_alone_equals_seed_in_batch(cfg, rtol):
+    """Seed i trains the same alone or in a batch: its initial weights, shuffles and dropout
+    masks come from its own key. (Programs of other batch sizes round differently in the
+    last bits, which Adam's normalised steps carry further; another mask would differ by
+    far more than this tolerance.)"""
+    batch = driver.train(cfg.replace(seeds=4))
+    alone = driver.train(cfg.replace(seeds=1), seeds=[2])
+    pair = driver.train(cfg.replace(seeds=2), seeds=[2, 0])
     for other, row in ((alone, 0), (pair, 0)):
-        np.testing.assert_allclose(other.history.loss[row], batch.history.loss[2], rtol=1e-6)
-        np.testing.assert_allclose(other.history.val_loss[row], batch.history.val_loss[2], rtol=1e-6)
+        np.testing.assert_allclose(other.history.loss[row], batch.history.loss[2], rtol=rtol)
+        np.testing.assert_allclose(other.history.val_loss[row], batch.history.val_loss[2], rtol=rtol)
         for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(batch.params), strict=True):
-            np.testing.assert_allclose(a[row], b[2], atol=1e-6)
+            np.testing.assert_allclose(a[row], b[2], atol=10 * rtol)
     assert not np.allclose(batch.history.loss[0], batch.history.loss[1])  # seeds differ
 
 

@@ -63,8 +63,13 @@ def test_models_of_their_own_size_train_as_alone():
     assert results["lstm"][1].params["cell"]["recurrent_kernel"].shape == (3, 3, 12)  # [seeds, H, 4 H]
 
 
-def test_a_killed_study_resumes_bit_identical(tmp_path):
-    study = Study({"gru": TINY.replace(epochs=6)}, make_grid(TINY, {"lr": [0.01, 0.05]}))
+# plain SGD; and Adam with early stopping, dropout and two layers (their states and keys resume too)
+TRAINED = [TINY, TINY.replace(optimizer="adam", patience=2, dropout=0.2, recurrent_dropout=0.2, layers=2)]
+
+
+@pytest.mark.parametrize("cfg", TRAINED, ids=["sgd", "adam-stopping-dropout-layers"])
+def test_a_killed_study_resumes_bit_identical(tmp_path, cfg):
+    study = Study({"gru": cfg.replace(epochs=6)}, make_grid(cfg, {"lr": [0.01, 0.05]}))
     whole = runner.run_study(study, tmp_path / "whole", chunk=2, seed_chunk=4)["gru"]
 
     class Kill(runner.Quiet):  # stop after the first checkpoint of the second unit
@@ -80,8 +85,8 @@ def test_a_killed_study_resumes_bit_identical(tmp_path):
     resumed = runner.run_study(study, tmp_path / "killed", chunk=3, seed_chunk=6)["gru"]
     for a, b in zip(whole, resumed, strict=True):
         for x, y in zip(
-            jax.tree.leaves((a.history, a.forecast, a.params)),
-            jax.tree.leaves((b.history, b.forecast, b.params)),
+            jax.tree.leaves((a.history, a.forecast, a.params, a.stopped_epoch, a.best_epoch)),
+            jax.tree.leaves((b.history, b.forecast, b.params, b.stopped_epoch, b.best_epoch)),
             strict=True,
         ):
             np.testing.assert_array_equal(x, y)
