@@ -133,6 +133,8 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         _band(ax, epochs, run.masked(run.loss, drop=True), 25, 75, color, f"{label} train", "IQR over seeds")
         _band(ax, epochs, run.masked(run.val_loss, drop=True), 25, 75, color, f"{label} val", "IQR over seeds", ls="--")
     title = "Loss: median over seeds, band = 25-75%"
+    if any(run.stopped_epoch is not None for run in runs.values()):  # NaN after a run's stop
+        title += "; early-stopped runs leave the median at their stop"
     legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
     scaled = " of the standardized series" if normalization(next(iter(runs.values())).cfg) == "standard" else ""
     return finish_panels(fig, axes, out, "loss", title, "epoch", f"MSE loss{scaled} (log scale)", legend, yscale="log")
