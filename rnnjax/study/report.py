@@ -63,16 +63,20 @@ def values(run, metric: str) -> np.ndarray:
     return run.values(fn) if isinstance(run, Pooled) else run.masked(fn(run))
 
 
+def _number(x) -> str:
+    return str(x) if isinstance(x, int) else fmt(x)
+
+
 def training(cfg) -> str:
     """How a model was trained, in a line: optimiser, its hyperparameters, schedule,
     clipping, early stopping, dropout, layers."""
     from rnnjax.core.optim import OPTIMIZER_READS, SCHEDULE_READS, schedule_of
 
-    hyper = ", ".join(f"{k} {fmt(getattr(cfg, k))}" for k in ("lr", *OPTIMIZER_READS[cfg.optimizer]))
+    hyper = ", ".join(f"{k} {_number(getattr(cfg, k))}" for k in ("lr", *OPTIMIZER_READS[cfg.optimizer]))
     parts = [f"{cfg.optimizer} ({hyper}), batch {cfg.batch_size}, {cfg.epochs} epochs"]
     if cfg.schedule != "constant":  # with its defaults resolved (decay over the whole run, ...)
         resolved = schedule_of(cfg)._asdict()
-        sched = ", ".join(f"{k} {fmt(resolved[k])}" for k in SCHEDULE_READS[cfg.schedule])
+        sched = ", ".join(f"{k} {_number(resolved[k])}" for k in SCHEDULE_READS[cfg.schedule])
         parts.append(f"{cfg.schedule} schedule" + (f" ({sched})" if sched else ""))
     parts += [f"{k} {fmt(getattr(cfg, k))}" for k in ("clipnorm", "global_clipnorm", "clipvalue") if getattr(cfg, k)]
     if cfg.patience:
