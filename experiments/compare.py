@@ -21,6 +21,9 @@ def main(argv=None):
     except folders.RunDirError as err:
         cli.fail(f"error: {err}")
     print(f"{METRICS[args.metric].label}: {args.a} (a) against {args.b} (b), paired by seed")
+    for folder, names in zip((args.a, args.b), compare.only_in(args.a, args.b), strict=True):
+        if names:
+            print(f"not compared, only in {folder}: {', '.join(names)}")
     print("| model | median a − b [95% CI] | a better in (Wilson 95% CI) | Wilcoxon p | pairs |")
     print("| --- | --- | --- | ---: | ---: |")
     for name, p in result.items():

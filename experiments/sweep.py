@@ -26,7 +26,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
 from rnnjax.study import cli, folders, outputs, report
-from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, make_grid
+from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
 GRID_FLAGS = {field: knob_help(field) for field in GRID_FIELDS}  # declared on the Config fields
@@ -64,7 +64,8 @@ def parse(argv):
     cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
         kind = _str_list if FIELD_TYPES[field] is str else _int_list if field in SEPARATE else _float_list
-        parser.add_argument(f"--{field}", type=kind, default=None, help=f"{what} (default: Config's)")
+        flag = "--" + field.replace("_", "-")  # --beta-1, as every other flag is spelt
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=f"{what} (default: Config's)")
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
     )
@@ -111,6 +112,9 @@ def new_study(args) -> Study:
         values["fold"] = list(range(base.origins))
     try:
         grid = make_grid(base, values)
+        for cfg in configs.values():  # every model at every point, before anything trains
+            for point in grid.points:
+                at_point(grid, cfg, point)
     except ConfigError as err:
         cli.fail(f"error: {err}")
     return Study(configs, grid)

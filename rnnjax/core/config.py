@@ -27,6 +27,7 @@ TEST_FRACTION = 0.1  # holdout's default test span: the last 10% of the series
 
 
 DEFAULT_N_POINTS = 200  # the notebook's; recorded data has its own length
+MAX_LAYERS = 64  # stacked recurrent layers: a bound that keeps tracing and compiling to seconds
 
 RUN, PROGRAM = "run", "program"  # a grid knob's role: vmapped per run, or a program per value
 
@@ -275,6 +276,24 @@ def _check_choice(cfg: Config, field: str, choices):
         refuse(field, value, "must be one of " + ", ".join(choices))
 
 
+INT32_MAX = 2**31 - 1  # step counts live in int32 in the compiled programs
+F32 = np.finfo(np.float32)
+
+
+def _check_float32(cfg: Config, field: str, below_one: bool = False):
+    """A value trains in float32: refuse one float32 makes infinite, flushes to 0 (below its
+    smallest normal number), or (`below_one`) rounds up to 1."""
+    value = getattr(cfg, field)
+    with np.errstate(over="ignore"):
+        v32 = np.float32(value)
+    if not np.isfinite(v32):
+        refuse(field, value, f"must be at most {float(F32.max):.3g} (it trains in float32)")
+    if value != 0 and abs(v32) < F32.tiny:
+        refuse(field, value, f"must be 0 or at least {float(F32.tiny):.3g} in size (float32's smallest normal number)")
+    if below_one and v32 >= 1:
+        refuse(field, value, "must be less than 1 in float32, which it trains in (at most 0.99999994)")
+
+
 def _check_unread(cfg: Config, reads: dict, chosen: str, what: str):
     """A value given to a field that the chosen optimiser or schedule does not read is
     refused: it would be silently ignored."""
@@ -308,15 +327,26 @@ def _check_optimizer(cfg: Config):
         )
     _check_unread(cfg, OPTIMIZER_READS, cfg.optimizer, "optimizer")
     _check_unread(cfg, SCHEDULE_READS, cfg.schedule, "schedule")
-    _check_int(cfg, "decay_steps", 0)
-    _check_int(cfg, "warmup_steps", 0)
+    _check_int(cfg, "decay_steps", 0, INT32_MAX)
+    _check_int(cfg, "warmup_steps", 0, INT32_MAX)
+    if cfg.decay_steps + cfg.warmup_steps > INT32_MAX:
+        refuse("decay_steps", cfg.decay_steps, f"with warmup_steps={cfg.warmup_steps} must sum to at most {INT32_MAX}")
     _check_float(cfg, "alpha")
     if not 0.0 <= cfg.alpha <= 1.0:
         refuse("alpha", cfg.alpha, "must be between 0 and 1 (the final learning rate as a fraction of lr)")
     _check_float(cfg, "decay_rate", positive=True)
-    _check_int(cfg, "patience", 0)
+    _check_int(cfg, "patience", 0, INT32_MAX)
     if not isinstance(cfg.restore_best, bool):
         refuse("restore_best", cfg.restore_best, "must be true or false")
+    if cfg.patience == 0:  # early stopping is off: its settings would be silently ignored
+        for field, default in (("min_delta", 0.0), ("restore_best", True)):
+            if getattr(cfg, field) != default:
+                refuse(field, getattr(cfg, field), "it sets early stopping, which is off: give patience > 0 too")
+    for field in ("lr", "epsilon", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "decay_rate", "alpha"):
+        _check_float32(cfg, field)
+    _check_float32(cfg, "min_delta")
+    for field in ("momentum", "beta_1", "beta_2", "rho"):
+        _check_float32(cfg, field, below_one=True)
 
 
 def _validate(cfg: Config):
@@ -381,11 +411,12 @@ def _validate(cfg: Config):
     if not 0.0 <= cfg.momentum < 1.0:
         refuse("momentum", cfg.momentum, "must be at least 0 and less than 1")
     _check_optimizer(cfg)
-    _check_int(cfg, "layers", 1)
+    _check_int(cfg, "layers", 1, MAX_LAYERS)
     for field in ("dropout", "recurrent_dropout"):
         _check_float(cfg, field)
         if not 0.0 <= getattr(cfg, field) < 1.0:
             refuse(field, getattr(cfg, field), "must be at least 0 and less than 1 (the fraction dropped)")
+        _check_float32(cfg, field, below_one=True)
     _check_int(cfg, "batch_size", 1)
     _check_int(cfg, "epochs", 1)
     if not isinstance(cfg.shuffle, bool):

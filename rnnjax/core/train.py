@@ -144,7 +144,7 @@ def _early_stop(cfg: Config, stop: EarlyStop, epoch, val, params) -> EarlyStop:
     val + min_delta < best; the run stops once `patience` epochs in a row have not (never
     at the first epoch); the best epoch's parameters are kept to be restored at the end."""
     wait = stop.wait + 1
-    better = val + cfg.min_delta < stop.best
+    better = (stop.best_epoch == 0) | (val + cfg.min_delta < stop.best)  # Keras: the first epoch always is
     wait = jnp.where(better, 0, wait)
     stopped = (~better) & (wait >= cfg.patience) & (epoch > 1)
     kept = None

@@ -109,7 +109,7 @@ def check_fits(cfg: Config, runs: int, traits: frozenset, devices, what: str) ->
     if need > FREE_MEMORY_USED * have:
         raise TooBig(
             f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once, hidden {cfg.hidden}, "
-            f"{cfg.length} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden "
-            "or --n-points, or train fewer runs at once with --seed-chunk"
+            f"{cfg.length} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden, "
+            "--layers or --n-points, or train fewer runs at once with --seed-chunk"
         )
     return need

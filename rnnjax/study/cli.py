@@ -149,6 +149,10 @@ def models_from_args(args: argparse.Namespace) -> dict[str, dict]:
         if name in models:
             fail(f"error: --models {given!r} names a model twice")
         models[name] = {"cell": cell} | ({} if hidden is None else {"hidden": hidden})
+    hidden_flag = getattr(args, "hidden", None)
+    if hidden_flag is not None and all("hidden" in fields for fields in models.values()):
+        shown = ",".join(map(str, hidden_flag)) if isinstance(hidden_flag, list) else hidden_flag
+        fail(f"error: --hidden {shown} is not used: every model in --models {given!r} has its own size")
     return models
 
 

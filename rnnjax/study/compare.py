@@ -8,10 +8,18 @@ from pathlib import Path
 from rnnjax.study import folders, outputs, stats
 from rnnjax.study.metrics import METRICS
 
+# What must agree for seed i of one run to pair with seed i of the other: the same initial
+# weights (seed, size, init) and the same data, windows and forecast span
+PAIRING_FIELDS = (
+    "seed", "seeds", "hidden", "window", "layers", "init",
+    "series", "data", "data_sha256", "column", "n_points", "x_start", "x_stop", "spacing", "tau", "noise",
+    "noise_seed", "normalize", "val_fraction", "protocol", "test", "origins", "stride", "horizon", "forecast_mode",
+)  # fmt: skip
+
 
 def _same_start(a: dict, b: dict, folder_b: Path) -> None:
     """The two runs' seeds pair only if their models start alike and see the same data."""
-    for field in ("seed", "seeds", "hidden", "window", "layers", "init", "series", "data_sha256", "n_points", "tau"):
+    for field in PAIRING_FIELDS:
         for name in a["models"]:
             va, vb = a["models"][name].get(field), b["models"][name].get(field)
             if va != vb:
@@ -20,9 +28,15 @@ def _same_start(a: dict, b: dict, folder_b: Path) -> None:
                 )
 
 
+def only_in(folder_a: str | Path, folder_b: str | Path) -> tuple[list[str], list[str]]:
+    """The models of each experiment that the other did not train (by name)."""
+    a, b = (list(outputs.read_record(Path(f))["models"]) for f in (folder_a, folder_b))
+    return [n for n in a if n not in b], [n for n in b if n not in a]
+
+
 def compare(folder_a: str | Path, folder_b: str | Path, metric: str) -> dict:
     """{model: stats.paired(a, b)} of `metric` over seeds (lower is better; diverged seeds
-    leave their pair out), for every model both experiments trained."""
+    leave their pair out), for every model both experiments trained (`only_in`: the rest)."""
     if metric not in METRICS:
         raise folders.RunDirError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
     folder_a, folder_b = Path(folder_a), Path(folder_b)

@@ -139,6 +139,8 @@ BAD = [
     (["--resume", "{tmp}/partial", "--models", "gru:9"], "differs from the run's models gru (hidden 8)"),
     (["--resume", "{tmp}/misnamed"], "naming model 'gru-20': not a registered cell"),
     (["--resume", "{tmp}/partial", "--lr", "0.5"], "lr (0.5 here, 0.01 in the run)"),
+    (["--resume", "{tmp}/partial", "--optimizer", "adam"], "optimizer ('adam' here, 'sgd' in the run)"),
+    (["--resume", "{tmp}/partial", "--schedule", "cosine"], "schedule ('cosine' here, 'constant' in the run)"),
     (["--data", "{tmp}/missing.csv"], "data='{tmp}/missing.csv' cannot be read: No such file"),
     (["--data", "{tmp}/empty.csv"], "is empty"),
     (["--data", "{tmp}/header.csv"], "has a header but no values"),
@@ -211,6 +213,14 @@ BAD = [
     (["--dropout", "1"], "dropout=1.0"),
     (["--recurrent-dropout", "-0.2"], "recurrent_dropout=-0.2"),
     (["--layers", "0"], "layers=0"),
+    (["--layers", "100000"], "layers=100000"),
+    (["--optimizer", "adam", "--epsilon", "1e-300"], "epsilon=1e-300"),  # float32 would flush it to 0
+    (["--optimizer", "adam", "--beta-1", "0.99999999"], "beta_1=0.99999999"),  # float32 rounds it to 1
+    (["--dropout", "0.99999999"], "dropout=0.99999999"),
+    (["--patience", "1", "--min-delta", "1e300"], "min_delta=1e+300"),
+    (["--min-delta", "0.5"], "min_delta=0.5"),  # early stopping's, without early stopping
+    (["--patience", "3000000000"], "patience=3000000000"),
+    (["--models", "gru:4", "--hidden", "20"], "--hidden 20 is not used"),
 ]
 
 

@@ -213,6 +213,9 @@ def test_two_processes_give_the_numbers_of_one(one_process, tmp_path):
 
 
 BAD = [
+    (["--models", "gru,lru", "--recurrent-dropout", "0,0.2"], "cell='lru'"),  # every model at every point
+    (["--optimizer", "sgd,adam", "--beta-1", "0.8"], "optimizer='sgd' does not use it"),
+    (["--optimizer", "sgd,sgd"], "--optimizer"),
     (["--lr", "0.1,abc"], "--lr"),
     (["--lr", "0.01,-1"], "lr=-1.0"),
     (["--lr", "0.1,0.1"], "--lr"),
@@ -236,6 +239,38 @@ BAD = [
 
 
 SWEEP = scripts.load("sweep")
+
+
+def test_an_optimizer_axis_is_a_program_per_optimizer(tmp_path, monkeypatch):
+    """--optimizer sgd,adam --lr 0.001,0.01: two programs of two learning rates each (the
+    optimiser's state differs by kind), all four points in metrics.csv and the summary."""
+    shapes = []
+    real = SWEEP.cli.run_with_progress
+
+    def counting(study, *args, **kwargs):
+        from rnnjax.study.grid import shape_groups
+
+        shapes.extend(g.shape for g in shape_groups(study.grid, study.seeds))
+        return real(study, *args, **kwargs)
+
+    monkeypatch.setattr(SWEEP.cli, "run_with_progress", counting)
+    out = tmp_path / "opt"
+    argv = ["--models", "gru", "--optimizer", "sgd,adam", "--lr", "0.001,0.01", "--seeds", "2", "--epochs", "3"]
+    SWEEP.main([*argv, "--hidden", "4", "--horizon", "10", "--out", str(out)])
+    assert shapes == [{"optimizer": "sgd"}, {"optimizer": "adam"}]
+    rows = _rows(out)
+    assert {(r["optimizer"], float(r["lr"])) for r in rows} == {
+        (o, lr) for o in ("sgd", "adam") for lr in (0.001, 0.01)
+    }
+    points = json.loads((out / "summary.json").read_text())["models"]["gru"]["points"]
+    assert [(p["optimizer"], p["lr"]) for p in points] == [
+        ("sgd", 0.001),
+        ("sgd", 0.01),
+        ("adam", 0.001),
+        ("adam", 0.01),
+    ]
+    sgd, adam = (np.array([float(r["final_loss"]) for r in rows if r["optimizer"] == o]) for o in ("sgd", "adam"))
+    assert not np.allclose(sgd, adam)  # the two optimisers trained differently
 
 
 @pytest.mark.parametrize("args, named", BAD)
