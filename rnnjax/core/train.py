@@ -125,10 +125,15 @@ def traits_of(values) -> frozenset[str]:
     return frozenset(k for k in TRAITS if on[k])
 
 
+def config_knobs(cfg: Config) -> dict:
+    """The config's own value of every RUN knob: what a run of it alone has."""
+    return {k: getattr(cfg, k) for k in knobs(type(cfg), RUN)}
+
+
 def _run_hyper(cfg: Config, traits: frozenset) -> dict:
     """The config's own values of what a run's optimiser state holds."""
     names = optim.hyper_names(optim.plan_of(cfg, "clipnorm" in traits), "momentum" in traits)
-    values = optim.with_complements({k: getattr(cfg, k) for k in knobs_of(cfg)})
+    values = optim.with_complements(config_knobs(cfg))
     return {k: values[k] for k in names}
 
 
@@ -164,7 +169,7 @@ def make_trainer(cfg: Config, model: Regressor, traits: frozenset | None = None)
     a lax.scan over its minibatches. Each run's hyperparameters are read from its optimiser
     state; `traits` (default: the config's own, `traits_of`) says which optional parts the
     runs' states have."""
-    traits = traits_of(cfg.__dict__) if traits is None else traits
+    traits = traits_of(config_knobs(cfg)) if traits is None else traits
     plan = optim.plan_of(cfg, "clipnorm" in traits)
     optimizer = optim.make_optimizer(plan, _run_hyper(cfg, traits))
     loss_and_grad = jax.value_and_grad(partial(batch_loss, model))
@@ -213,7 +218,7 @@ def make_trainer(cfg: Config, model: Regressor, traits: frozenset | None = None)
 
     def init(params, key, knobs: dict | None = None) -> TrainState:
         """A run at epoch 0; `knobs`: its values of the RUN knobs (default: the config's)."""
-        knobs = knobs or optim.with_complements({k: getattr(cfg, k) for k in knobs_of(cfg)})
+        knobs = knobs or optim.with_complements(config_knobs(cfg))
         zero = jnp.zeros((), jnp.int32)
         hyper = {k: knobs[k] for k in _run_hyper(cfg, traits)}
         opt_state = optim.make_optimizer(plan, hyper).init(params)
@@ -232,21 +237,14 @@ def make_trainer(cfg: Config, model: Regressor, traits: frozenset | None = None)
     return Trainer(init, epochs)
 
 
-def knobs_of(cfg: Config) -> tuple[str, ...]:
-    return knobs(type(cfg), RUN)
-
-
 def final_params(state: TrainState):
     """The parameters each run ends with: where early stopping restores them, the best
-    epoch's (Keras restores them when training ends, stopped early or not)."""
+    epoch's (Keras restores them when training ends, stopped early or not). A run with no
+    best epoch yet never trained a live epoch: its kept parameters are its initial ones,
+    which are also its current ones."""
     if state.stop is None or state.stop.params is None:
         return state.params
-    restore = state.stop.best_epoch > 0
-    return jax.tree.map(
-        lambda best, last: jnp.where(restore.reshape(-1, *[1] * (last.ndim - 1)), best, last),
-        state.stop.params,
-        state.params,
-    )
+    return state.stop.params
 
 
 @dataclass(frozen=True)
@@ -291,7 +289,7 @@ class Runs:
 def seed_runs(cfg: Config, seeds=None) -> Runs:
     """Seed indices `seeds` (default 0..cfg.seeds-1), every one with the config's values."""
     seeds = np.arange(cfg.seeds) if seeds is None else np.asarray(seeds)
-    return Runs(seeds, {k: np.full(len(seeds), getattr(cfg, k)) for k in knobs(type(cfg), RUN)})
+    return Runs(seeds, {k: np.full(len(seeds), v) for k, v in config_knobs(cfg).items()})
 
 
 def run_windows(cfg: Config, runs: Runs) -> tuple[data_lib.Windows, int | None]:

@@ -17,11 +17,11 @@ PAIRING_FIELDS = (
 )  # fmt: skip
 
 
-def _same_start(a: dict, b: dict, folder_b: Path) -> None:
+def _same_start(models_a: dict, models_b: dict, names: list[str], folder_b: Path) -> None:
     """The two runs' seeds pair only if their models start alike and see the same data."""
     for field in PAIRING_FIELDS:
-        for name in a["models"]:
-            va, vb = a["models"][name].get(field), b["models"][name].get(field)
+        for name in names:
+            va, vb = models_a[name].get(field), models_b[name].get(field)
             if va != vb:
                 raise folders.RunDirError(
                     f"{str(folder_b)!r} differs in {field} for {name} ({vb!r}, not {va!r}): its seeds do not pair"
@@ -47,7 +47,7 @@ def compare(folder_a: str | Path, folder_b: str | Path, metric: str) -> dict:
     common = [name for name in recs[0]["models"] if name in recs[1]["models"]]
     if not common:
         raise folders.RunDirError(f"{str(folder_a)!r} and {str(folder_b)!r} have no model in common")
-    _same_start({"models": {n: recs[0]["models"][n] for n in common}}, recs[1], folder_b)
+    _same_start(recs[0]["models"], recs[1]["models"], common, folder_b)
     rows = [outputs.load_metrics(f) for f in (folder_a, folder_b)]
     out = {}
     for name in common:
