@@ -436,9 +436,12 @@ CELLS: dict[str, type[nn.RNNCellBase]] = {
 }
 
 
-def make_cell(name: str, features: int, scheme: str = "keras") -> nn.RNNCellBase:
-    """The registered cell `name` with `features` hidden units."""
-    return CELLS[name](features=features, scheme=scheme)
+def make_cell(name: str, features: int, scheme: str = "keras", in_features: int = 1) -> nn.RNNCellBase:
+    """The registered cell `name` with `features` hidden units, reading `in_features` channels
+    (set where the cell declares its input width; Flax's stock cells infer theirs)."""
+    cell = CELLS[name](features=features, scheme=scheme)
+    declared = {f.name for f in dataclasses.fields(cell)}
+    return cell.clone(in_features=in_features) if "in_features" in declared and in_features != 1 else cell
 
 
 def has_parallel_form(cell) -> bool:

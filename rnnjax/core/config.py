@@ -65,8 +65,14 @@ class Config:
 
     # series y = f(x, tau) on x = linspace(x_start, x_stop, n_points); f from core.series.SERIES
     series: str = "damped_cos"
+    # several channels: a series' components, comma-separated (lorenz: x,y,z; default its first)
+    channels: str = ""
     data: "str | Recorded" = ""  # a .csv or .npy file to train on instead (in Python, also an array); `series` unused
     column: str = ""  # data's CSV column: a name or a 0-based index; default the only numeric column
+    columns: str = ""  # data's CSV columns, comma-separated, one channel each (a .npy [T, C]: its columns)
+    # the channels the models predict, comma-separated; default every one. The others are
+    # known covariates: read from the data over the forecast's horizon, never predicted
+    targets: str = ""
     data_sha256: str = ""  # the data's SHA-256 if given (the scripts record it): other data is refused
     n_points: int | None = None  # None: the series' own length (recorded data's, else 200); see `length`
     x_start: float = 0.0
@@ -357,6 +363,7 @@ def _validate(cfg: Config):
 
     _check_choice(cfg, "series", SERIES)
     recorded = checks.recorded(cfg)
+    checks.channels(cfg)
     if cfg.n_points is not None:
         _check_int(cfg, "n_points", 2)
     for field in ("x_start", "x_stop"):

@@ -1,5 +1,6 @@
 """Recurrent layers scanned over time with a Dense head at every step, as Keras's
-`Sequential([RNN(H, return_sequences=True)] * layers + [Dense(1)])`; Keras's dropout for
+`Sequential([RNN(H, return_sequences=True)] * layers + [Dense(K)])` reading C channels and
+predicting K of them (one, the notebook's, by default); Keras's dropout for
 training; a batch's forward pass through it or through the fused recurrence kernels; plus
 init and a Keras-style summary.
 
@@ -17,7 +18,7 @@ from flax import linen as nn
 from rnnjax.core.cells import CELLS, has_parallel_form, make_cell, takes_recurrent_mask, upper_layer
 from rnnjax.core.config import Config, refuse
 
-IN_FEATURES = 1  # a univariate series
+IN_FEATURES = 1  # a univariate series: the default model's input width
 
 
 class Dropout(NamedTuple):
@@ -61,7 +62,8 @@ class Regressor(nn.Module):
     layer's carry, bottom up."""
 
     cell: nn.RNNCellBase  # layer 0; the layers above are copies reading its `features`
-    out_features: int = 1
+    out_features: int = 1  # the target channels predicted at each step
+    in_features: int = IN_FEATURES  # the channels read at each step
     head_init: str = "keras"
     unroll: int = 1  # time steps per iteration of the scan loop
     parallel: bool = True  # a cell's parallel form over the window, where it has one
@@ -194,13 +196,16 @@ def default_time_scan(backend: str | None = None) -> str:
 
 
 def make_model(cfg: Config) -> Regressor:
-    cell = make_cell(cfg.cell, cfg.hidden, cfg.init)
+    from rnnjax.core.series import channels, targets  # the config's channels: its data's or series'
+
+    cell = make_cell(cfg.cell, cfg.hidden, cfg.init, len(channels(cfg)))
     unroll = cfg.unroll or default_unroll(cfg.window)
     time_scan = default_time_scan() if cfg.time_scan == "auto" and has_parallel_form(cell) else cfg.time_scan
     parallel = time_scan == "parallel"
     return Regressor(
         cell,
-        out_features=IN_FEATURES,
+        out_features=len(targets(cfg)),
+        in_features=len(channels(cfg)),
         head_init=cfg.init,
         unroll=unroll,
         parallel=parallel,
@@ -230,16 +235,16 @@ def init_params(model: Regressor, key: jax.Array, window: int) -> dict:
     initialisation, sliced per gate, when the scheme is "keras": layer 0 from the cell's key,
     layer k from fold_in(that key, k), so that adding layers changes no lower layer's start."""
     k_model, k_cell = jax.random.split(key)
-    params = model.init(k_model, jnp.zeros((window, IN_FEATURES)))["params"]
+    params = model.init(k_model, jnp.zeros((window, model.in_features)))["params"]
     keras_params = getattr(model.cell, "keras_params", None)
     if keras_params is not None and model.cell.scheme == "keras":
-        widths = layer_widths(model, IN_FEATURES)
+        widths = layer_widths(model, model.in_features)
         upper = {
             name: keras_params(jax.random.fold_in(k_cell, k), widths[k])
             for k, name in enumerate(layer_names(model.layers))
             if k > 0
         }
-        params = {**params, "cell": keras_params(k_cell, IN_FEATURES), **upper}
+        params = {**params, "cell": keras_params(k_cell, model.in_features), **upper}
     return params
 
 
@@ -250,11 +255,11 @@ def count_params(params) -> int:
 def summary(cfg: Config, name: str | None = None) -> str:
     """A Keras-style table: each layer (type), output shape, parameter count, totals."""
     model = make_model(cfg)
-    x_TxI = jax.ShapeDtypeStruct((cfg.window, IN_FEATURES), jnp.float32)
+    x_TxI = jax.ShapeDtypeStruct((cfg.window, model.in_features), jnp.float32)
     params = jax.eval_shape(lambda: init_params(model, jax.random.key(0), cfg.window))
 
     def forward(params, x_TxI):
-        carry = model.apply({"params": params}, IN_FEATURES, method=Regressor.zero_carry)
+        carry = model.apply({"params": params}, model.in_features, method=Regressor.zero_carry)
         _, h_TxH = model.apply({"params": params}, carry, x_TxI, method=Regressor.hidden)
         return h_TxH, model.apply({"params": params}, x_TxI)
 

@@ -4,6 +4,10 @@ what a reviewer first asks a recurrent cell to beat.
 Each baseline sees only the values before the forecast origin (`history`, in the data's
 units, observation noise included, as the models see them) and returns `steps` forecasts.
 BASELINES says what each needs: `season` (a period in samples) or the model's window.
+
+Several channels: each univariate baseline forecasts each predicted channel from its own
+history; the AR reads every channel, as the models do (a VAR on the window, with the known
+covariates' observed values fed over the horizon).
 """
 
 from collections.abc import Callable
@@ -17,6 +21,9 @@ class Baseline(NamedTuple):
     label: str
     needs_season: bool = False
     extra: str = ""  # the optional extra whose package it needs (statsmodels: `baselines`)
+    # reads every channel ([T, C] history; `target`, `known` keyword arguments) and returns
+    # [steps, K]; False: univariate, run on each predicted channel alone
+    multichannel: bool = False
 
 
 EXTRA_INSTALL = "pip install -e '.[baselines]'"
@@ -57,10 +64,14 @@ def ar_design(y: np.ndarray, window: int, n_fit: int) -> tuple[np.ndarray, np.nd
     return np.column_stack([np.ones(n_fit), y[idx]]), y[np.arange(n_fit) + window]
 
 
-def ar(history: np.ndarray, steps: int, window: int, n_fit: int, **_) -> np.ndarray:
+def ar(history: np.ndarray, steps: int, window: int, n_fit: int, target=None, known=None, **_) -> np.ndarray:
     """A linear autoregression on the last `window` values with an intercept, fitted by least
     squares on the models' own training windows, then rolled out closed loop from the
-    origin: the linear analogue of the recurrent models."""
+    origin: the linear analogue of the recurrent models. Several channels ([T, C]): each
+    `target` channel regressed on every channel's window (a VAR), the other channels read
+    from `known` ([steps, C]) over the horizon: [steps, K]."""
+    if history.ndim == 2:
+        return _var(history, steps, window, n_fit, list(target), known)
     x, target = ar_design(history, window, n_fit)
     coef = np.linalg.lstsq(x, target, rcond=None)[0]
     state = list(history[-window:])
@@ -68,6 +79,22 @@ def ar(history: np.ndarray, steps: int, window: int, n_fit: int, **_) -> np.ndar
     for h in range(steps):
         out[h] = coef[0] + np.dot(coef[1:], state[-window:])
         state.append(out[h])
+    return out
+
+
+def _var(history_TxC: np.ndarray, steps: int, window: int, n_fit: int, target: list[int], known_NxC) -> np.ndarray:
+    """`ar` of several channels: row i of the design is [1, y_i .. y_{i+window-1}] with each
+    y a row of C channels (time-major), its target y_{i+window}'s `target` channels."""
+    idx = np.arange(n_fit)[:, None] + np.arange(window)[None, :]
+    x = np.column_stack([np.ones(n_fit), history_TxC[idx].reshape(n_fit, -1)])
+    coef = np.linalg.lstsq(x, history_TxC[np.arange(n_fit) + window][:, target], rcond=None)[0]
+    state = history_TxC[-window:].copy()
+    out = np.empty((steps, len(target)))
+    for h in range(steps):
+        out[h] = coef[0] + state.ravel() @ coef[1:]
+        row = known_NxC[h].copy() if known_NxC is not None else np.empty(state.shape[1])
+        row[target] = out[h]
+        state = np.vstack([state[1:], row])
     return out
 
 
@@ -124,7 +151,7 @@ BASELINES: dict[str, Baseline] = {
     "seasonal": Baseline(seasonal, "seasonal naive (one season earlier)", needs_season=True),
     "drift": Baseline(drift, "drift (first to last value)"),
     "mean": Baseline(mean, "mean of the history"),
-    "ar": Baseline(ar, "AR(window), least squares on the training windows"),
+    "ar": Baseline(ar, "AR(window), least squares on the training windows", multichannel=True),
     "arima": Baseline(arima, "ARIMA, order by AIC (statsmodels)", extra="baselines"),
     "ets": Baseline(ets, "exponential smoothing, form by AIC (statsmodels)", extra="baselines"),
 }
@@ -144,12 +171,31 @@ def applicable(season: int, n_fit: int | None = None, window: int | None = None)
 
 
 def forecasts(
-    history: np.ndarray, steps: int, season: int, window: int, n_fit: int, names: list[str] | None = None
+    history: np.ndarray,
+    steps: int,
+    season: int,
+    window: int,
+    n_fit: int,
+    names: list[str] | None = None,
+    target: tuple[int, ...] = (),
+    known: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """{baseline: [steps]} for `names` (default every baseline that applies)."""
+    """{baseline: [steps]} for `names` (default every baseline that applies); several
+    channels (history [T, C]): {baseline: [steps, K]} of the `target` channels, `known`
+    [steps, C] holding the covariates' values over the horizon."""
     kwargs = {"season": season, "window": window, "n_fit": n_fit}
     chosen = applicable(season, n_fit, window) if names is None else names
-    return {name: BASELINES[name].fn(np.asarray(history, np.float64), steps, **kwargs) for name in chosen}
+    history = np.asarray(history, np.float64)
+    if history.ndim == 1:
+        return {name: BASELINES[name].fn(history, steps, **kwargs) for name in chosen}
+    out = {}
+    for name in chosen:
+        fn = BASELINES[name].fn
+        if BASELINES[name].multichannel:
+            out[name] = fn(history, steps, target=target, known=known, **kwargs)
+        else:
+            out[name] = np.stack([fn(history[:, c], steps, **kwargs) for c in target], axis=-1)
+    return out
 
 
 def of(cfg, names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -162,7 +208,9 @@ def of(cfg, names: list[str] | None = None) -> dict[str, np.ndarray]:
     if cfg.forecast_protocol == "notebook":
         return {}
     # fitted on the span the models see (a backtest origin's slides); MASE's scale uses all
-    return forecasts(data_lib.history(cfg)[cfg.start :], cfg.steps, season(cfg), cfg.window, cfg.n_train, names)
+    history = data_lib.history(cfg)[cfg.start :]
+    channels = {"target": data_lib.targets(cfg), "known": data_lib.known(cfg)} if history.ndim == 2 else {}
+    return forecasts(history, cfg.steps, season(cfg), cfg.window, cfg.n_train, names, **channels)
 
 
 def refusal(names: list[str], season: int, n_fit: int | None = None, window: int | None = None) -> str | None:

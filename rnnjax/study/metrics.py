@@ -2,7 +2,10 @@
 statistics of summary.json, and (those marked `sweep`) the panels of a sweep's figure.
 
 A new metric is one function `Result -> [seeds]` and one entry in METRICS, which says how
-to label it and which way is better; every output reads it from there.
+to label it and which way is better; every output reads it from there (through `value`).
+With several predicted channels a metric marked `per_channel` is computed on each channel
+alone (`Result.channel`: a one-channel forecast, truth and history) and averaged over them:
+MASE is the mean of the channels' MASEs, each scaled by its own naive error.
 """
 
 from collections.abc import Callable
@@ -55,10 +58,12 @@ def mase(forecast_SxH: np.ndarray, truth_H: np.ndarray, history_T: np.ndarray) -
 
 
 def history(run: Result) -> np.ndarray:
-    """The observed values before the run's forecast origin (data units)."""
+    """The observed values before the run's forecast origin (data units): of its channel,
+    for a one-channel view of a run with several."""
     from rnnjax.core import data as data_lib  # NumPy only: the series and its noise
 
-    return data_lib.history(run.cfg)
+    values = data_lib.history(run.cfg)
+    return values if values.ndim == 1 else values[:, data_lib.targets(run.cfg)[run.target or 0]]
 
 
 def forecast_rmse(run: Result) -> np.ndarray:
@@ -100,12 +105,15 @@ class Metric(NamedTuple):
     # a function of the forecast alone, (forecasts [S, H], truth [H], history [T]) -> [S]:
     # how a baseline's forecast is scored with the same metric
     of_forecast: Callable[..., np.ndarray] | None = None
+    # several channels: computed per predicted channel and averaged; False: of the whole run
+    # (the losses, which cover every channel already)
+    per_channel: bool = True
 
 
 METRICS: dict[str, Metric] = {
-    "final_loss": Metric(final_loss, "final training loss (MSE)", True),
-    "final_val_loss": Metric(final_val_loss, "final validation loss (MSE)", True, sweep=True),
-    "best_val_loss": Metric(best_val_loss, "best validation loss (MSE)", True),
+    "final_loss": Metric(final_loss, "final training loss (MSE)", True, per_channel=False),
+    "final_val_loss": Metric(final_val_loss, "final validation loss (MSE)", True, sweep=True, per_channel=False),
+    "best_val_loss": Metric(best_val_loss, "best validation loss (MSE)", True, per_channel=False),
     "forecast_rmse": Metric(forecast_rmse, "forecast RMSE", True, sweep=True, of_forecast=rmse),
     "forecast_mae": Metric(forecast_mae, "forecast MAE", True, of_forecast=mae),
     "forecast_smape": Metric(forecast_smape, "forecast sMAPE (%)", True, of_forecast=smape),
@@ -115,12 +123,39 @@ METRICS: dict[str, Metric] = {
 SWEEP_METRICS = tuple(name for name, m in METRICS.items() if m.sweep)
 
 
+def by_channel(run: Result, metric: str) -> dict[str, np.ndarray] | None:
+    """{channel: [seeds]} of a per-channel metric of a run with several channels, else None."""
+    names = run.channels
+    if names is None or not METRICS[metric].per_channel:
+        return None
+    return {c: METRICS[metric].fn(run.channel(k)) for k, c in enumerate(names)}
+
+
+def value(run: Result, metric: str) -> np.ndarray:
+    """[seeds] of `metric`: its function of the run, or with several channels (a
+    per-channel metric) the mean over the channels of its value on each."""
+    per = by_channel(run, metric)
+    return METRICS[metric].fn(run) if per is None else np.mean(list(per.values()), axis=0)
+
+
+def score(metric: str, forecast_SxH, truth_H, history_T) -> np.ndarray:
+    """[S] of a forecast metric (`of_forecast`) of S forecasts; several channels (forecasts
+    [S, H, K], truth [H, K], history [T, K]): the mean over the channels of each one's."""
+    fn = METRICS[metric].of_forecast
+    if np.ndim(truth_H) == 1:
+        return fn(forecast_SxH, truth_H, history_T)
+    return np.mean([fn(forecast_SxH[..., k], truth_H[:, k], history_T[:, k]) for k in range(truth_H.shape[1])], axis=0)
+
+
 def metric_rows(runs: dict[str, Result], keys: tuple[str, ...] = ()) -> list[dict]:
     """One row per (model, seed), as written to metrics.csv; `keys` (Config fields, e.g. a
-    backtest's `fold` and `origin`) lead each row after the model."""
+    backtest's `fold` and `origin`) lead each row after the model. Several channels: each
+    per-channel metric's value on each channel too, as `metric[channel]` after the means."""
     rows = []
     for name, run in runs.items():
-        values = {metric: m.fn(run) for metric, m in METRICS.items()}
+        values = {metric: value(run, metric) for metric in METRICS}
+        per = {metric: by_channel(run, metric) for metric in METRICS}
+        values |= {f"{m}[{c}]": v for m, channels in per.items() if channels for c, v in channels.items()}
         diverged = run.diverged
         for seed in range(run.cfg.seeds):
             row = {"model": name} | {k: getattr(run.cfg, k) for k in keys} | {"seed": seed, "params": run.n_params}

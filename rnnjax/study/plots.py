@@ -1,5 +1,7 @@
 """Figures of a run: each labels its axes, has a legend, and says what a band means.
-Diverged seeds are left out of every band and median, and the figures say how many."""
+Diverged seeds are left out of every band and median, and the figures say how many.
+Several channels: the series, forecast, error and seed figures draw a row of panels per
+channel."""
 
 import io
 from functools import partial
@@ -10,10 +12,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnjax.core import data as data_lib
-from rnnjax.core.series import describe, normalization
+from rnnjax.core.series import channels, describe, normalization
 from rnnjax.study import baselines, folders
 from rnnjax.study.grid import VMAPPED
-from rnnjax.study.metrics import METRICS, SWEEP_METRICS, forecast_rmse
+from rnnjax.study.metrics import METRICS, SWEEP_METRICS
+from rnnjax.study.metrics import value as metric_value
 from rnnjax.study.report import point_label
 from rnnjax.study.results import Result
 
@@ -61,11 +64,31 @@ def _band(ax, x, values_SxN, lo, hi, color, label, what, ls="-"):
     ax.fill_between(x, q_lo, q_hi, color=color, alpha=0.2, lw=0, label=f"{label}: {what}")
 
 
+def by_channel(runs: dict[str, Result]) -> list[tuple[str | None, dict[str, Result]]]:
+    """[(channel, {model: the run as that channel sees it})]: one entry per predicted
+    channel, or [(None, runs)] for one channel."""
+    names = next(iter(runs.values())).channels
+    if names is None:
+        return [(None, runs)]
+    return [(c, {name: run.channel(k) for name, run in runs.items()}) for k, c in enumerate(names)]
+
+
 def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     cfg = next(iter(runs.values())).cfg
     y, seen = data_lib.series(cfg), data_lib.observed(cfg)
+    names = channels(cfg) if y.ndim == 2 else [None]
+    fig, axes = subplots(len(names), 1, figsize=(8, 3.5 if len(names) == 1 else 2.6 * len(names)), squeeze=False)
+    for c, (name, ax) in enumerate(zip(names, axes[:, 0], strict=True)):
+        one = (lambda v: v) if name is None else (lambda v, c=c: v[:, c])
+        _series_panel(ax, cfg, one(y), one(seen), name, legend=c == 0)
+    axes[0, 0].set_title("The series and the windows trained and validated on")
+    if len(names) > 1:
+        fig.tight_layout()
+    return save(fig, out, "series")
+
+
+def _series_panel(ax, cfg, y, seen, channel: str | None, legend: bool):
     t = np.arange(cfg.length)
-    fig, ax = subplots(figsize=(8, 3.5))
     # a window's inputs and targets span window + 1 samples
     # spans from the first value these models saw (a backtest origin's slides by its stride)
     start, val_end = cfg.start, cfg.start + cfg.seen - 1
@@ -88,8 +111,10 @@ def series_figure(runs: dict[str, Result], out: Path) -> list[Path]:
         ax.plot(t, y, "-", color="tab:red", lw=1.0, label="clean series (the forecast's truth)")
     first, last = cfg.origin - cfg.window, cfg.origin - 1
     ax.axvspan(first, last, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[{first}..{last}]")
-    ax.set(xlabel="sample index", ylabel="y", title="The series and the windows trained and validated on")
-    return finish(fig, ax, out, "series", legend={"fontsize": 8, "loc": "upper right"})
+    ax.set(xlabel="sample index", ylabel="y" if channel is None else f"channel {channel}")
+    if legend:
+        ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
 
 
 OVERLAID = 2  # up to this many models share one panel; more get a panel each
@@ -110,10 +135,28 @@ def panels(names: list[str], size=(8, 4.5)):
     return fig, dict(zip(names, flat, strict=False)), flat[: len(names)]
 
 
+def channel_panels(names: list[str], channel_names: list[str | None], size=(8, 4.5)):
+    """`panels` for each channel: (figure, {(channel, model): axes}, axes in use), a row per
+    channel (one channel: `panels` itself), sharing the time axis."""
+    if len(channel_names) == 1:
+        fig, ax_of, axes = panels(names, size)
+        return fig, {(channel_names[0], n): ax for n, ax in ax_of.items()}, axes
+    cols = 1 if len(names) <= OVERLAID else len(names)
+    rows = len(channel_names)
+    fig, grid = subplots(
+        rows, cols, figsize=(size[0] if cols == 1 else 5 * cols, 3.2 * rows), sharex=True, squeeze=False
+    )
+    ax_of = {(c, n): grid[r, 0 if cols == 1 else j] for r, c in enumerate(channel_names) for j, n in enumerate(names)}
+    for (c, _), ax in ax_of.items():
+        ax.set_ylabel(f"channel {c}")
+    return fig, ax_of, list(grid.ravel())
+
+
 def finish_panels(fig, axes, out: Path, name: str, title: str, xlabel: str, ylabel: str, legend=None, **ax_set):
-    """Labels, legend and grid on every panel, one title, then `save`."""
+    """Labels (`ylabel` where a panel has none), legend and grid on every panel, one title,
+    then `save`."""
     for ax in axes:
-        ax.set(xlabel=xlabel, ylabel=ylabel, **ax_set)
+        ax.set(xlabel=xlabel, ylabel=ax.get_ylabel() or ylabel, **ax_set)
         ax.legend(**(legend or {"fontsize": 7}))
         ax.grid(alpha=0.3, which="both")
     if len(axes) == 1:
@@ -141,47 +184,76 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
 
 
 def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str] | None = None) -> list[Path]:
-    first = next(iter(runs.values()))
-    cfg = first.cfg
+    cfg = next(iter(runs.values())).cfg
     t_ctx = np.arange(cfg.origin - cfg.window, cfg.origin)
     t = np.arange(cfg.origin, cfg.origin + cfg.steps)
-    fig, ax_of, axes = panels(list(runs), size=(9, 4.5))
-    for ax in axes:
-        ax.plot(t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)")
-        ax.plot(
-            t, first.truth, "k--", lw=1.2, label="truth (held out)" if cfg.forecast_protocol == "holdout" else "truth"
-        )
-        for j, (name, values) in enumerate(baselines.of(cfg, baseline_names).items()):
-            style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
-            ax.plot(t, values, color=grey, lw=0.9, ls=style, label=f"baseline: {name}")
-    for i, (name, run) in enumerate(runs.items()):
-        ax, color = ax_of[name], COLORS[i % len(COLORS)]
-        kept = run.masked(run.forecast, drop=True)
-        for row in kept[:FAINT_SEEDS]:
-            ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
-        ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
-        _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
+    per_channel = by_channel(runs)
+    fig, ax_of, axes = channel_panels(list(runs), [c for c, _ in per_channel], size=(9, 4.5))
+    base = baselines.of(cfg, baseline_names)
+    for k, (channel, views) in enumerate(per_channel):
+        first = next(iter(views.values()))
+        for ax in dict.fromkeys(ax_of[channel, name] for name in views):
+            ax.plot(
+                t_ctx, first.context, "k-", lw=2.5, label="context (as observed)" if cfg.noise else "context (true)"
+            )
+            held = cfg.forecast_protocol == "holdout"
+            ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if held else "truth")
+            for j, (name, values) in enumerate(base.items()):
+                style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
+                ax.plot(
+                    t,
+                    values if channel is None else values[:, k],
+                    color=grey,
+                    lw=0.9,
+                    ls=style,
+                    label=f"baseline: {name}",
+                )
+        for i, (name, run) in enumerate(views.items()):
+            ax, color = ax_of[channel, name], COLORS[i % len(COLORS)]
+            kept = run.masked(run.forecast, drop=True)
+            for row in kept[:FAINT_SEEDS]:
+                ax.plot(t, row, color=color, alpha=0.15, lw=0.8)
+            ax.plot([], [], color=color, alpha=0.3, lw=0.8, label=f"{name}: first {min(FAINT_SEEDS, len(kept))} seeds")
+            _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
     held = "held-out " if cfg.forecast_protocol == "holdout" else ""
     title = f"Closed-loop {held}forecast ({cfg.forecast_mode} mode, {cfg.steps} steps); band = 10-90% over seeds"
-    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
+    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1} | _beside(per_channel)
     return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)
 
 
+def _beside(per_channel) -> dict:
+    """Several channels: each row's legend beside its panel, off the data it would cover."""
+    return {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if len(per_channel) > 1 else {}
+
+
 def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
-    fig, ax_of, axes = panels(list(runs), size=(8, 4))
-    for i, (name, run) in enumerate(runs.items()):
-        err = np.abs(run.masked(run.forecast, drop=True) - run.truth)
-        steps = np.arange(1, run.cfg.steps + 1)
-        _band(ax_of[name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds")
+    per_channel = by_channel(runs)
+    fig, ax_of, axes = channel_panels(list(runs), [c for c, _ in per_channel], size=(8, 4))
+    for channel, views in per_channel:
+        for i, (name, run) in enumerate(views.items()):
+            err = np.abs(run.masked(run.forecast, drop=True) - run.truth)
+            steps = np.arange(1, run.cfg.steps + 1)
+            _band(
+                ax_of[channel, name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds"
+            )
     title = "Forecast error against horizon: median over seeds, band = 25-75%"
-    return finish_panels(fig, axes, out, "horizon_error", title, "steps ahead (closed loop)", "|forecast - truth|")
+    return finish_panels(
+        fig,
+        axes,
+        out,
+        "horizon_error",
+        title,
+        "steps ahead (closed loop)",
+        "|forecast - truth|",
+        _beside(per_channel) or None,
+    )
 
 
 def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     fig, ax = subplots(figsize=(6, 4.5))
     rng = np.random.default_rng(0)
     names = list(runs)
-    values = [run.masked(forecast_rmse(run), drop=True) for run in runs.values()]
+    values = [run.masked(metric_value(run, "forecast_rmse"), drop=True) for run in runs.values()]
     ax.boxplot(values, tick_labels=names, showfliers=False, widths=0.5)
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         jitter = rng.uniform(-0.12, 0.12, len(v))
@@ -194,14 +266,19 @@ def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
             label=_label(name, runs[name]),
         )
     ax.plot([], [], color="tab:orange", label="box: median and IQR, whiskers 1.5 IQR")
-    ax.set(xlabel="model", ylabel=METRICS["forecast_rmse"].label, title="Forecast RMSE per seed (one point per seed)")
+    several = next(iter(runs.values())).channels is not None
+    ylabel = METRICS["forecast_rmse"].label + (" (mean over the predicted channels)" if several else "")
+    ax.set(xlabel="model", ylabel=ylabel, title="Forecast RMSE per seed (one point per seed)")
     return finish(fig, ax, out, "forecast_rmse", legend={"fontsize": 8}, grid={"alpha": 0.3, "axis": "y"})
 
 
 def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]:
-    """The seed notebook's two plots, for one seed: its loss curves and its forecast."""
+    """The seed notebook's two plots, for one seed: its loss curves and its forecast (a
+    forecast panel per channel)."""
     first = next(iter(runs.values()))
-    fig, (ax_loss, ax_fc) = subplots(1, 2, figsize=(12, 4))
+    per_channel = by_channel(runs)
+    fig, axes = subplots(1, 1 + len(per_channel), figsize=(6 * (1 + len(per_channel)), 4))
+    ax_loss = axes[0]
     for i, (name, run) in enumerate(runs.items()):  # one colour per model: solid train, dashed val
         epochs, color = np.arange(run.cfg.epochs), COLORS[i % len(COLORS)]
         ax_loss.plot(epochs, run.loss[seed], color=color, label=f"{name}_loss")
@@ -211,15 +288,22 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
     ax_loss.legend(fontsize=7, ncol=2 if len(runs) > OVERLAID else 1)
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg
-    ax_fc.plot(np.arange(cfg.length), data_lib.series(cfg), "k-", lw=1.2, label="truth")
+    truth = data_lib.series(cfg)
     t = np.arange(cfg.origin - cfg.window, cfg.origin + cfg.steps)
-    for i, (name, run) in enumerate(runs.items()):
-        ax_fc.plot(
-            t, np.concatenate([run.context, run.forecast[seed]]), color=COLORS[i % len(COLORS)], label=f"{name} result"
-        )
-    ax_fc.set(xlabel="sample index", ylabel="y", title=f"Context + closed-loop forecast, seed {seed} only")
-    ax_fc.legend(fontsize=7)
-    ax_fc.grid(alpha=0.3)
+    for k, (ax_fc, (channel, views)) in enumerate(zip(axes[1:], per_channel, strict=True)):
+        column = None if channel is None else data_lib.targets(cfg)[k]
+        ax_fc.plot(np.arange(cfg.length), truth if column is None else truth[:, column], "k-", lw=1.2, label="truth")
+        for i, (name, run) in enumerate(views.items()):
+            ax_fc.plot(
+                t,
+                np.concatenate([run.context, run.forecast[seed]]),
+                color=COLORS[i % len(COLORS)],
+                label=f"{name} result",
+            )
+        what = "y" if channel is None else f"channel {channel}"
+        ax_fc.set(xlabel="sample index", ylabel=what, title=f"Context + closed-loop forecast, seed {seed} only")
+        ax_fc.legend(fontsize=7)
+        ax_fc.grid(alpha=0.3)
     return save(fig, out, f"seed{seed}")
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from rnnjax.study import stats
 from rnnjax.study.grid import Grid
-from rnnjax.study.metrics import METRICS, SWEEP_METRICS
+from rnnjax.study.metrics import METRICS, SWEEP_METRICS, by_channel, score
+from rnnjax.study.metrics import value as metric_value
 from rnnjax.study.results import Pooled, Result
 
 ALPHA = 0.05  # significance level of the verdicts
@@ -58,9 +59,22 @@ def median(values) -> float | None:
 
 def values(run, metric: str) -> np.ndarray:
     """[seeds] values of `metric`, diverged seeds NaN: a Result's, or a backtest's (Pooled)
-    mean over its origins."""
-    fn = METRICS[metric].fn
-    return run.values(fn) if isinstance(run, Pooled) else run.masked(fn(run))
+    mean over its origins. Several channels: the mean over the channels (`metrics.value`)."""
+    if isinstance(run, Pooled):
+        return run.values(lambda f: metric_value(f, metric))
+    return run.masked(metric_value(run, metric))
+
+
+def channel_values(run, metric: str) -> dict[str, np.ndarray] | None:
+    """{channel: [seeds]} of a per-channel metric of a run with several channels (diverged
+    seeds NaN; a backtest's mean over its origins), else None."""
+    first = run.folds[0] if isinstance(run, Pooled) else run
+    names = first.channels
+    if names is None or not METRICS[metric].per_channel:
+        return None
+    if isinstance(run, Pooled):
+        return {c: run.values(lambda f, c=c: by_channel(f, metric)[c]) for c in names}
+    return {c: run.masked(v) for c, v in by_channel(run, metric).items()}
 
 
 def _number(x) -> str:
@@ -113,6 +127,9 @@ def model_summary(run: Result) -> dict:
         "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
     out |= {metric: stats.describe(values(run, metric)) for metric in METRICS}
+    per = {m: v for m in METRICS if (v := channel_values(run, m)) is not None}
+    if per:  # several channels: each one's too
+        out["channels"] = {c: {m: stats.describe(v[c]) for m, v in per.items()} for c in next(iter(per.values()))}
     out["training"] = training(cfg)
     stops = early_stopping(run)
     if stops is not None:
@@ -127,7 +144,7 @@ def model_summary(run: Result) -> dict:
     }
     if isinstance(run, Pooled):  # and each origin's median
         scored = [m for m, spec in METRICS.items() if spec.of_forecast]
-        out["per_origin"] = {m: [median(f.masked(METRICS[m].fn(f))) for f in run.folds] for m in scored}
+        out["per_origin"] = {m: [median(f.masked(metric_value(f, m))) for f in run.folds] for m in scored}
     return out
 
 
@@ -276,9 +293,35 @@ def summarize(
 
 
 def _series(cfg) -> dict:
-    from rnnjax.core.series import describe, normalization
+    from rnnjax.core.series import channels, describe, normalization, targets
 
-    return {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.length}
+    out = {"name": describe(cfg), "normalize": normalization(cfg), "points": cfg.length}
+    names = channels(cfg)
+    if len(names) > 1:  # several channels: which are read and which predicted
+        out |= {"channels": list(names), "targets": [names[i] for i in targets(cfg)]}
+    return out
+
+
+def _channel_lines(series: dict) -> list[str]:
+    """Several channels: what the models read and predict, and where covariates come from."""
+    if "channels" not in series:
+        return []
+    read, predicted = series["channels"], series["targets"]
+    known = [c for c in read if c not in predicted]
+    line = (
+        f"**Channels.** The models read {len(read)} channels ({', '.join(read)}), each standardized by its own "
+        f"training statistics, and predict {', '.join(predicted)}."
+    )
+    if known:
+        line += (
+            f" {', '.join(known)} {'is a known covariate' if len(known) == 1 else 'are known covariates'}: the "
+            "closed-loop forecast reads their observed values over the horizon and feeds back only its predictions."
+        )
+    return [
+        line + " Forecast metrics are the mean over the predicted channels (MASE: of each channel's MASE); "
+        "each channel's are under Metrics per channel.",
+        "",
+    ]
 
 
 def spans(cfg) -> dict:
@@ -315,14 +358,14 @@ def baseline_scores(cfg, names: list[str] | None = None) -> dict:
 
     _, truth = data_lib.forecast_truth(cfg)
     history = data_lib.history(cfg)
+    if history.ndim == 2:  # several channels: the predicted ones' (MASE's scale)
+        history = history[:, list(data_lib.targets(cfg))]
     out = {}
     for name, values in baselines.of(cfg, names).items():
         scores = {
-            m: float(spec.of_forecast(values[None], truth, history)[0])
-            for m, spec in METRICS.items()
-            if spec.of_forecast
+            m: float(score(m, values[None], truth, history)[0]) for m, spec in METRICS.items() if spec.of_forecast
         }
-        out[name] = {"label": baselines.BASELINES[name].label} | scores | {"forecast": [float(v) for v in values]}
+        out[name] = {"label": baselines.BASELINES[name].label} | scores | {"forecast": values.tolist()}
     return out
 
 
@@ -554,6 +597,7 @@ def markdown(
         f"`{command}`",
         "",
         *_protocol_lines(summary, series),
+        *_channel_lines(series),
         (
             f"{first['seeds']} seeds per model; backend {environment['backend']} "
             f"({', '.join(environment['devices'])}); jax {environment['versions']['jax']}, "
@@ -601,6 +645,19 @@ def markdown(
             cells = [fmt(s[k]) for k in ("median", "q25", "q75", "iqm", "mean")]
             label = f"{METRICS[metric].label} (`{metric}`)"
             lines.append(f"| {label} | {name} | {s['n']} | " + " | ".join(cells) + f" | {_ci(s['mean_ci95'])} |")
+    if any("channels" in m for m in models.values()):
+        lines += [
+            "",
+            "## Metrics per channel",
+            "",
+            "| metric | model | channel | n | median | 25% | 75% | mean 95% CI |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for name, m in models.items():
+            for channel, per in m.get("channels", {}).items():
+                for metric, s in per.items():
+                    cells = " | ".join(fmt(s[k]) for k in ("median", "q25", "q75"))
+                    lines.append(f"| `{metric}` | {name} | {channel} | {s['n']} | {cells} | {_ci(s['mean_ci95'])} |")
     rank = summary["ranking"]
     lines += [
         "",

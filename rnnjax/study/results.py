@@ -32,14 +32,35 @@ class Result(NamedTuple):
     params: Any  # the trained parameters, a pytree of [seeds, ...] NumPy arrays
     history: Any  # core.train.History of [seeds, epochs] arrays (loss, val_loss, ...)
     diverged_epoch: np.ndarray  # [seeds] 1-based epoch whose loss or params became non-finite; 0 if none
-    forecast: np.ndarray  # [seeds, horizon]
-    context: np.ndarray  # [window] the true values the rollout starts from
-    truth: np.ndarray  # [horizon]
+    forecast: np.ndarray  # [seeds, horizon]; several channels: [seeds, horizon, targets]
+    context: np.ndarray  # [window] the true values the rollout starts from; several: [window, channels]
+    truth: np.ndarray  # [horizon]; several channels: [horizon, targets]
     timing: Timing  # the model's, over the whole study
     # early stopping (cfg.patience > 0), [seeds]: the last epoch a run trained (0: it never
     # stopped) and the epoch of its best validation loss; None without early stopping
     stopped_epoch: np.ndarray | None = None
     best_epoch: np.ndarray | None = None
+    target: int | None = None  # `channel(k)`'s view of target channel k; None: the whole run
+
+    @property
+    def channels(self) -> tuple[str, ...] | None:
+        """The names of the channels predicted (several channels), else None."""
+        if self.forecast.ndim < 3:
+            return None
+        from rnnjax.core.series import channels, targets  # NumPy only
+
+        names = channels(self.cfg)
+        return tuple(names[i] for i in targets(self.cfg))
+
+    def channel(self, k: int) -> "Result":
+        """The run as one predicted channel (the k-th target) sees it: forecast [seeds,
+        horizon], truth [horizon] and context [window] of that channel alone."""
+        from rnnjax.core.series import targets
+
+        column = targets(self.cfg)[k]
+        return self._replace(
+            forecast=self.forecast[..., k], truth=self.truth[:, k], context=self.context[:, column], target=k
+        )
 
     @property
     def trained_epochs(self) -> np.ndarray:
@@ -77,7 +98,8 @@ class Result(NamedTuple):
         """[seeds] bool: training diverged, or a per-epoch value or the forecast is non-finite."""
         trained = np.arange(self.history.loss.shape[-1]) < self.trained_epochs[:, None]  # NaN after a stop
         finite = np.logical_and.reduce([(np.isfinite(a) | ~trained).all(axis=1) for a in self.history])
-        return (self.diverged_epoch > 0) | ~finite | ~np.isfinite(self.forecast).all(axis=1)
+        forecast_finite = np.isfinite(self.forecast).reshape(len(self.forecast), -1).all(axis=1)
+        return (self.diverged_epoch > 0) | ~finite | ~forecast_finite
 
     def masked(self, values: np.ndarray, drop: bool = False) -> np.ndarray:
         """Per-seed `values` [seeds, ...] without the diverged seeds: their entries NaN, so that

@@ -3,8 +3,13 @@
 SERIES maps a name to a closed-form function f(x, tau) of the sample grid (a new series
 is one such function, then `series=NAME`) or to a `Series` that says more: the Config
 fields its function reads after x (`reads`), a default grid spacing and scaling (the
-integrated benchmarks), or recorded data. A file or an array given as `Config.data` is
-recorded data too.
+integrated benchmarks), its state's components as channels, or recorded data. A file or
+an array given as `Config.data` is recorded data too.
+
+A series has one channel, or several (`channels`): the columns of recorded data, or a
+system's components (`--channels x,y,z`). One channel is a 1-D array everywhere; several,
+[T, C]. The models predict the `targets` channels (default every one); the others are
+known covariates.
 """
 
 import os
@@ -32,6 +37,9 @@ class Series(NamedTuple):
     step: float = 0.0  # an integrated series' internal step (0: closed form)
     offset: float = 0.0  # the time integrated before x = 0 (a washout)
     season: int = 0  # its period in samples, if it has one (the seasonal baseline's default)
+    # a system's components, by name (Config.channels chooses among them; `sample` is the first)
+    channels: tuple[str, ...] = ()
+    components: Callable[..., np.ndarray] | None = None  # f(x, *reads) -> [n, len(channels)]
 
 
 SERIES: dict[str, Callable | Series] = {
@@ -47,7 +55,14 @@ SERIES: dict[str, Callable | Series] = {
         offset=integrated.MG_WASHOUT,
     ),
     "lorenz": Series(
-        integrated.lorenz, spacing=0.02, normalize="standard", reads=(), x_min=0.0, step=integrated.LORENZ_STEP
+        integrated.lorenz,
+        spacing=0.02,
+        normalize="standard",
+        reads=(),
+        x_min=0.0,
+        step=integrated.LORENZ_STEP,
+        channels=integrated.LORENZ_CHANNELS,
+        components=integrated.lorenz_components,
     ),
     "sunspots": Series(normalize="standard", reads=(), load=recorded.sunspots, season=11),
 }
@@ -58,14 +73,35 @@ def spec(name: str) -> Series:
     return entry if isinstance(entry, Series) else Series(entry)
 
 
+def names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (channels, columns, targets) as a tuple; "" is ()."""
+    return tuple(text.split(",")) if text else ()
+
+
 def source(cfg) -> Recorded | None:
     """The recorded data a config trains on (its `data`, or a recorded dataset), else None."""
     if isinstance(cfg.data, Recorded):
         return cfg.data
     if cfg.data:
-        return recorded.load(cfg.data, cfg.column)
+        return recorded.load(cfg.data, cfg.column, names(cfg.columns))
     load = spec(cfg.series).load
     return load() if load is not None else None
+
+
+def channels(cfg) -> tuple[str, ...]:
+    """The names of the channels the models read, in order: recorded data's columns (a
+    single one: its name, or "y"), or the series' chosen components (default its first)."""
+    data = source(cfg)
+    if data is not None:
+        return data.names if data.values.ndim == 2 else (cfg.column or "y",)
+    entry = spec(cfg.series)
+    return names(cfg.channels) or entry.channels[:1] or ("y",)
+
+
+def targets(cfg) -> tuple[int, ...]:
+    """The indices (into `channels`) of the channels the models predict: cfg.targets, or every one."""
+    chosen = channels(cfg)
+    return tuple(chosen.index(t) for t in names(cfg.targets)) if cfg.targets else tuple(range(len(chosen)))
 
 
 def season(cfg) -> int:
@@ -108,7 +144,12 @@ def clean(cfg, n: int | None = None) -> np.ndarray:
     if data is not None:
         return np.asarray(data.values[:n])
     entry = spec(cfg.series)
-    return entry.sample(grid(cfg, n), *(getattr(cfg, name) for name in entry.reads))
+    args = (grid(cfg, n), *(getattr(cfg, name) for name in entry.reads))
+    if not cfg.channels:
+        return entry.sample(*args)
+    index = [entry.channels.index(c) for c in names(cfg.channels)]
+    values = entry.components(*args)[:, index]
+    return values[:, 0] if len(index) == 1 else values  # one channel is the univariate series
 
 
 def describe(cfg) -> str:
@@ -120,6 +161,10 @@ def describe(cfg) -> str:
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file name prints
     else:
         name = cfg.series + (f", tau={cfg.tau:g}" if "tau" in spec(cfg.series).reads else "")
+    several = channels(cfg)
+    if len(several) > 1:  # a file's chosen columns, an array's, or a system's components
+        name += f" [{','.join(several)}]"
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return name + (f", noise {cfg.noise:g}" if cfg.noise else "")
 
 
@@ -128,12 +173,15 @@ __all__ = [
     "SERIES",
     "Recorded",
     "Series",
+    "channels",
     "clean",
     "describe",
     "grid",
+    "names",
     "normalization",
     "season",
     "source",
     "spacing",
     "spec",
+    "targets",
 ]

@@ -47,30 +47,39 @@ def values(cfg: Config, recorded):
         raise ConfigError(f"{what} reaches {biggest:.3g}: values beyond {MAX_VALUE:g} overflow float32 training")
     if series.normalization(cfg) == "none":
         return
-    spread = float(np.std(seen))
-    if spread == 0:
-        raise ConfigError(
-            f"{what} is constant ({seen[0]:g}) over the training windows: nothing to learn, "
-            "and normalize='standard' divides by its spread"
-        )
-    if biggest < MIN_VALUE or spread < MIN_RELATIVE_SPREAD * biggest:
-        raise ConfigError(
-            f"{what} varies by {spread:.3g} around {float(np.mean(seen)):.6g} over the training windows: "
-            "too little for float32 to resolve once standardized"
-        )
+    names = series.channels(cfg)
+    for c, values in enumerate(seen.T if seen.ndim == 2 else [seen]):  # each channel is standardized alone
+        where = f" channel {names[c]!r}" if seen.ndim == 2 else ""
+        spread, biggest = float(np.std(values)), float(np.max(np.abs(values)))
+        if spread == 0:
+            raise ConfigError(
+                f"{what}{where} is constant ({values[0]:g}) over the training windows: nothing to learn, "
+                "and normalize='standard' divides by its spread"
+            )
+        if biggest < MIN_VALUE or spread < MIN_RELATIVE_SPREAD * biggest:
+            raise ConfigError(
+                f"{what}{where} varies by {spread:.3g} around {float(np.mean(values)):.6g} over the training "
+                "windows: too little for float32 to resolve once standardized"
+            )
 
 
 def recorded(cfg: Config):
     """The recorded series the config trains on (None: a computed one); refuses data other
     than the config's checksum (if it has one) and a length other than its n_points (if given)."""
-    for field in ("data", "column", "data_sha256"):
+    for field in ("data", "column", "columns", "channels", "targets", "data_sha256"):
         value = getattr(cfg, field)
         if field != "data" and not isinstance(value, str):
             refuse(field, value, "must be a string")
-    if cfg.column and not cfg.data:
-        refuse("column", cfg.column, "names a column of data=FILE.csv, and no data is given")
-    if cfg.column and not isinstance(cfg.data, str):
-        refuse("column", cfg.column, "names a CSV column, and data is an array")
+    for field in ("column", "columns"):
+        if getattr(cfg, field) and not cfg.data:
+            refuse(field, getattr(cfg, field), "names a column of data=FILE.csv, and no data is given")
+        if getattr(cfg, field) and not isinstance(cfg.data, str):
+            refuse(
+                field, getattr(cfg, field), "names a CSV column, and data is an array (its columns are its channels)"
+            )
+    if cfg.column and cfg.columns:
+        refuse("columns", cfg.columns, f"is not allowed with column={cfg.column!r}: give one or the other")
+    _names("columns", cfg.columns)
     source = series.source(cfg)
     if source is None:
         if cfg.data_sha256:
@@ -90,6 +99,42 @@ def recorded(cfg: Config):
             "spacing", cfg.spacing, f"must be 0 with recorded data ({source.source!r}): its time is the sample index"
         )
     return source
+
+
+def _names(field: str, text: str) -> tuple[str, ...]:
+    """A comma-separated list of distinct, non-empty names, or a one-line refusal."""
+    names = series.names(text)
+    if any(not n for n in names):
+        refuse(field, text, "must be names separated by single commas, none empty")
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        refuse(field, text, f"names {twice!r} twice")
+    return names
+
+
+def channels(cfg: Config):
+    """The channels asked for exist: a series' components (not with data, whose columns are
+    its channels), and targets among the channels the models read."""
+    chosen = _names("channels", cfg.channels)
+    entry = series.spec(cfg.series)
+    if chosen and cfg.data:
+        refuse("channels", cfg.channels, "is not used with data: its columns are its channels (columns=a,b for a CSV)")
+    if chosen and not entry.channels:
+        refuse("channels", cfg.channels, f"series={cfg.series!r} has one channel (series with several: {_multi()})")
+    unknown = [c for c in chosen if c not in entry.channels]
+    if unknown:
+        refuse(
+            "channels", cfg.channels, f"{unknown[0]!r} is not a channel of {cfg.series}: {', '.join(entry.channels)}"
+        )
+    wanted = _names("targets", cfg.targets)
+    have = series.channels(cfg)
+    missing = [t for t in wanted if t not in have]
+    if missing:
+        refuse("targets", cfg.targets, f"{missing[0]!r} is not among the input channels: {', '.join(have)}")
+
+
+def _multi() -> str:
+    return ", ".join(name for name in series.SERIES if series.spec(name).channels) or "none"
 
 
 def grid_start(cfg: Config):

@@ -88,14 +88,14 @@ def _lorenz_rhs(x: float, y: float, z: float) -> tuple[float, float, float]:
 
 @functools.lru_cache(maxsize=4)
 def _lorenz_steps(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, dx/dt) of the x component at t = k * LORENZ_STEP, k = 0..n_steps."""
+    """(state, d state/dt) at t = k * LORENZ_STEP, k = 0..n_steps: [n_steps + 1, 3] each (x, y, z)."""
     h = LORENZ_STEP
     state = LORENZ_START
     xs, fs = [], []
     for _ in range(n_steps + 1):
         d1 = _lorenz_rhs(*state)
-        xs.append(state[0])
-        fs.append(d1[0])
+        xs.append(state)
+        fs.append(d1)
         d2 = _lorenz_rhs(*(s + 0.5 * h * d for s, d in zip(state, d1, strict=True)))
         d3 = _lorenz_rhs(*(s + 0.5 * h * d for s, d in zip(state, d2, strict=True)))
         d4 = _lorenz_rhs(*(s + h * d for s, d in zip(state, d3, strict=True)))
@@ -105,10 +105,20 @@ def _lorenz_steps(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(xs), np.asarray(fs)
 
 
+LORENZ_CHANNELS = ("x", "y", "z")
+
+
+def lorenz_components(x: np.ndarray) -> np.ndarray:
+    """Lorenz-63's state (x, y, z) at times x: [n, 3], each component interpolated as `lorenz`'s x."""
+    t = np.asarray(x, np.float64)
+    xs, fs = _lorenz_steps(_steps_for(float(t.max()), LORENZ_STEP))
+    return np.stack([_hermite(t, LORENZ_STEP, xs[:, c], fs[:, c]) for c in range(3)], axis=-1)
+
+
 def lorenz(x: np.ndarray) -> np.ndarray:
     """The x component of Lorenz-63 (sigma 10, rho 28, beta 8/3) at times x, from a point
     on the attractor. RK4 with step 0.001, checked against
     scipy's DOP853 at tight tolerances."""
     t = np.asarray(x, np.float64)
     xs, fs = _lorenz_steps(_steps_for(float(t.max()), LORENZ_STEP))
-    return _hermite(t, LORENZ_STEP, xs, fs)
+    return _hermite(t, LORENZ_STEP, xs[:, 0], fs[:, 0])

@@ -1,5 +1,6 @@
 """Recorded series: a CSV or .npy file, a NumPy array, or a dataset a package ships. The
-sample index is the time axis. Every problem is a ConfigError naming the value."""
+sample index is the time axis; several channels are the columns of a [T, C] array or the
+CSV columns chosen. Every problem is a ConfigError naming the value."""
 
 import csv
 import functools
@@ -16,13 +17,17 @@ SUFFIXES = (".csv", ".npy")
 
 
 class Recorded:
-    """A finite, 1-D float64 series and where it came from; equal (and hashed) by content."""
+    """A finite float64 series, [T] (one channel) or [T, C] with a name per channel, and
+    where it came from; equal (and hashed) by content."""
 
-    def __init__(self, values, source: str, sha256: str | None = None):
+    def __init__(self, values, source: str, sha256: str | None = None, names: tuple[str, ...] = ()):
         values = np.array(values, np.float64)  # a copy nobody else can change
         values.setflags(write=False)
         self.values, self.source = values, source
-        self.sha256 = sha256 or hashlib.sha256(values.tobytes()).hexdigest()
+        # a channel's name: a CSV column's, else its index ("0", "1", ...)
+        self.names = names or tuple(str(c) for c in range(values.shape[1] if values.ndim == 2 else 1))
+        shape = repr(values.shape[1:]).encode() if values.ndim == 2 else b""  # [T*C] and [T, C] differ
+        self.sha256 = sha256 or hashlib.sha256(values.tobytes() + shape).hexdigest()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -40,17 +45,26 @@ class Recorded:
         return self  # immutable
 
 
+ARRAY_RULE = "must be a 1-D array of numbers, or [time, channels]"
+
+
 def from_array(values, source: str = "array") -> Recorded:
-    """A series given in Python: any 1-D sequence of finite numbers."""
+    """A series given in Python: a 1-D sequence of finite numbers, or a [T, C] array of C
+    channels (named "0", "1", ...)."""
     try:
         array = np.asarray(values)
     except (TypeError, ValueError):
-        raise ConfigError(f"data={type(values).__name__} is not allowed: must be a 1-D array of numbers") from None
-    if array.ndim != 1 or array.dtype.kind not in "iuf":
-        raise ConfigError(
-            f"data (a {array.dtype} array of shape {array.shape}) is not allowed: must be a 1-D array of numbers"
-        )
-    return _checked(array.astype(np.float64), source)
+        raise ConfigError(f"data={type(values).__name__} is not allowed: {ARRAY_RULE}") from None
+    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+        raise ConfigError(f"data (a masked array) is not allowed: it has masked values; {ARRAY_RULE}")
+    if array.ndim not in (1, 2) or array.dtype.kind not in "iuf" or (array.ndim == 2 and array.shape[1] < 1):
+        raise ConfigError(f"data (a {array.dtype} array of shape {array.shape}) is not allowed: {ARRAY_RULE}")
+    return _checked(_one_channel_flat(array.astype(np.float64)), source)
+
+
+def _one_channel_flat(array: np.ndarray) -> np.ndarray:
+    """[T, 1] as [T]: one channel is the univariate series, whatever its shape."""
+    return array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -59,22 +73,30 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
-def _checked(values: np.ndarray, source: str, sha256: str | None = None, where=lambda i: f"index {i}") -> Recorded:
+def _checked(
+    values: np.ndarray, source: str, sha256: str | None = None, where=lambda i: f"index {i}", names=()
+) -> Recorded:
     if len(values) < 3:
         raise ConfigError(
             f"data={source!r} has {len(values)} value(s): too short for a window, a validation window and a forecast"
         )
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.argwhere(~np.isfinite(values))
     if len(bad):
+        i = bad[0][0]
+        channel = ""
+        if values.ndim == 2:
+            name = names[bad[0][1]] if names else str(bad[0][1])
+            channel = f", column {_short(name)}"
         raise ConfigError(
-            f"data={source!r} has {values[bad[0]]} at {where(bad[0])}: every value must be a finite number"
+            f"data={source!r} has {values[tuple(bad[0])]} at {where(i)}{channel}: every value must be a finite number"
         )
-    return Recorded(values, source, sha256)
+    return Recorded(values, source, sha256, tuple(names))
 
 
-def load(path: str, column: str = "") -> Recorded:
+def load(path: str, column: str = "", columns: tuple[str, ...] = ()) -> Recorded:
     """The series in a .csv file (`column`: a name, or a 0-based index; default the only
-    numeric column) or a 1-D .npy file; read once per (path, column, file version)."""
+    numeric column; `columns`: several, each a channel) or a .npy file ([T], or [T, C]: C
+    channels); read once per (path, columns, file version)."""
     file = Path(path)
     suffix = file.suffix.lower()  # the name given says what the file is, not a link's target
     try:
@@ -88,12 +110,16 @@ def load(path: str, column: str = "") -> Recorded:
     if suffix not in SUFFIXES:
         raise ConfigError(f"data={path!r} is not allowed: must be a .csv or .npy file")
     if column and suffix == ".npy":
-        raise ConfigError(f"column={column!r} is not allowed with a .npy file: it holds one series")
-    return _load(str(file.resolve()), suffix, path, column, info.st_mtime_ns, info.st_size)
+        raise ConfigError(f"column={column!r} is not allowed with a .npy file: its columns are its channels")
+    if columns and suffix == ".npy":
+        raise ConfigError(
+            f"columns={','.join(columns)!r} is not allowed with a .npy file: its columns are its channels"
+        )
+    return _load(str(file.resolve()), suffix, path, column, tuple(columns), info.st_mtime_ns, info.st_size)
 
 
 @functools.lru_cache(maxsize=16)
-def _load(resolved: str, suffix: str, path: str, column: str, mtime_ns: int, size: int) -> Recorded:
+def _load(resolved: str, suffix: str, path: str, column: str, columns: tuple, mtime_ns: int, size: int) -> Recorded:
     try:
         raw = Path(resolved).read_bytes()
     except OSError as err:
@@ -101,8 +127,8 @@ def _load(resolved: str, suffix: str, path: str, column: str, mtime_ns: int, siz
     sha256 = hashlib.sha256(raw).hexdigest()
     if suffix == ".npy":
         return _checked(_npy(raw, path), path, sha256)
-    values, row_of = _csv(raw, path, column)
-    return _checked(values, path, sha256, where=lambda i: f"row {row_of(i)}")
+    values, row_of, names = _csv(raw, path, column, columns)
+    return _checked(values, path, sha256, where=lambda i: f"row {row_of(i)}", names=names)
 
 
 def _npy(raw: bytes, path: str) -> np.ndarray:
@@ -110,10 +136,15 @@ def _npy(raw: bytes, path: str) -> np.ndarray:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError, MemoryError):  # MemoryError: a header claiming a huge shape
         raise ConfigError(f"data={path!r} is not a readable .npy file") from None
-    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in "iuf":
+    if (
+        not isinstance(array, np.ndarray)
+        or array.ndim not in (1, 2)
+        or array.dtype.kind not in "iuf"
+        or (array.ndim == 2 and array.shape[1] < 1)
+    ):
         what = f"a {array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray) else "not one array"
-        raise ConfigError(f"data={path!r} holds {what}: must be a 1-D array of numbers")
-    return array.astype(np.float64)
+        raise ConfigError(f"data={path!r} holds {what}: {ARRAY_RULE}")
+    return _one_channel_flat(array.astype(np.float64))
 
 
 def _number(text: str) -> float | None:
@@ -123,8 +154,9 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _csv(raw: bytes, path: str, column: str):
-    """(values of the chosen column, row number of value i as a text editor counts lines)."""
+def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
+    """(values of the chosen column [T], or of the chosen `columns` [T, C]; the row number of
+    value i as a text editor counts lines; the chosen columns' names)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -145,23 +177,32 @@ def _csv(raw: bytes, path: str, column: str):
     for n, row in body:
         if len(row) != len(names):
             raise ConfigError(f"data={path!r} row {n} has {len(row)} fields, not {len(names)} like the first row")
-    if column and names.count(column) > 1:
-        raise ConfigError(
-            f"column={column!r} names {names.count(column)} columns of data={path!r}: give its 0-based index"
-        )
-    j = _column_index(path, names, column, body)
-    values = []
-    for n, row in body:
-        value = _number(row[j])
-        if value is None:
+    for name in (column, *columns):
+        if name and names.count(name) > 1:
+            field = "columns" if columns else "column"
             raise ConfigError(
-                f"data={path!r} column {_short(names[j])} has {_short(row[j])} at row {n}: every value must be a number"
+                f"{field}={name!r} names {names.count(name)} columns of data={path!r}: give its 0-based index"
             )
-        values.append(value)
-    return np.asarray(values, np.float64), lambda i: body[i][0]
+    chosen = [_column_index(path, names, c, body, "columns") for c in columns] or [
+        _column_index(path, names, column, body)
+    ]
+    if len(set(chosen)) < len(chosen):
+        raise ConfigError(f"columns={','.join(columns)!r} names a column of data={path!r} twice")
+    values = np.empty((len(body), len(chosen)), np.float64)
+    for i, (n, row) in enumerate(body):
+        for c, j in enumerate(chosen):
+            value = _number(row[j])
+            if value is None:
+                raise ConfigError(
+                    f"data={path!r} column {_short(names[j])} has {_short(row[j])} at row {n}: "
+                    "every value must be a number"
+                )
+            values[i, c] = value
+    picked = tuple(names[j] for j in chosen)
+    return (values if columns else values[:, 0]), lambda i: body[i][0], (picked if columns else ())
 
 
-def _column_index(path: str, names: list[str], column: str, body) -> int:
+def _column_index(path: str, names: list[str], column: str, body, field: str = "column") -> int:
     listed = ", ".join(_short(c) for c in names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
     if column:
         if column in names:
@@ -169,7 +210,7 @@ def _column_index(path: str, names: list[str], column: str, body) -> int:
         if column.isascii() and column.isdigit() and int(column) < len(names):
             return int(column)
         raise ConfigError(
-            f"column={_short(column)} is not in data={path!r}: its columns are {listed} (or 0-based indices)"
+            f"{field}={_short(column)} is not in data={path!r}: its columns are {listed} (or 0-based indices)"
         )
     # numeric: every value a number or missing (a gap is an error once the column is chosen,
     # not a reason to choose another)
