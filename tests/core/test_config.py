@@ -1,6 +1,7 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from rnnjax.core.config import Config, ConfigError
@@ -89,3 +90,24 @@ def test_numpy_scalars_are_numbers_and_a_list_is_a_clear_error():
     assert dataclasses.asdict(cfg) == dataclasses.asdict(Config(hidden=8, lr=0.01, shuffle=False, tau=2.5))
     with pytest.raises(ConfigError, match=r"cell=\['gru'\] is not allowed"):
         Config(cell=["gru"])
+
+
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"series": "lorenz", "channels": "x,w"}, "'w' is not a channel of lorenz: x, y, z"),
+        ({"series": "lorenz", "channels": "x,x"}, "names 'x' twice"),
+        ({"channels": "x,y"}, "series='damped_cos' has one channel"),
+        ({"series": "lorenz", "channels": "x,y", "targets": "z"}, "'z' is not among the input channels: x, y"),
+        ({"series": "lorenz", "targets": "y"}, "'y' is not among the input channels: x"),
+        ({"series": "lorenz", "channels": "x,y", "targets": "x,x"}, "names 'x' twice"),
+        ({"columns": "a,b"}, "no data is given"),
+        ({"data": np.zeros((50, 2)), "columns": "0"}, "data is an array"),
+        ({"data": np.zeros((50, 2, 2))}, "shape (50, 2, 2)"),
+        ({"data": np.ma.masked_invalid([1.0, np.nan, 2.0, 3.0])}, "masked values"),
+    ],
+)
+def test_bad_channels_are_one_line(fields, named):
+    with pytest.raises(ConfigError) as err:
+        Config(**fields)
+    assert named in str(err.value) and "\n" not in str(err.value)

@@ -117,3 +117,49 @@ def test_forecasts_ignore_the_dropout_knobs():
     np.testing.assert_array_equal(
         forecast.forecast(cfg.replace(dropout=0.5, recurrent_dropout=0.5), params_S), forecast.forecast(cfg, params_S)
     )
+
+
+def test_several_channels_feed_back_predictions_and_read_known_covariates():
+    """The closed loop by hand: each step predicts channels 0 and 2 from every channel's
+    window; the next input holds those predictions and channel 1's known value."""
+    cfg = Config(series="lorenz", channels="x,y,z", targets="x,z", hidden=8, window=6)
+    model = make_model(cfg)
+    assert (model.in_features, model.out_features) == (3, 2)
+    params = init_params(model, jax.random.key(7), cfg.window)
+    rng = np.random.default_rng(1)
+    context, known = rng.standard_normal((6, 3)), rng.standard_normal((5, 3))
+    window, want = context.copy(), []
+    for k in range(5):
+        pred = np.asarray(model.apply({"params": params}, jnp.asarray(window, jnp.float32))[-1])
+        want.append(pred)
+        row = known[k].copy()
+        row[[0, 2]] = pred
+        window = np.vstack([window[1:], row])
+    got = forecast.rollout(model, params, context, 5, "window", known_NxC=known, target=(0, 2))
+    np.testing.assert_allclose(got, np.array(want), atol=1e-6)
+    # the carry mode's loop, teacher-forced with its own predictions, is its closed loop
+    closed = forecast.rollout(model, params, context, 5, "carry", known_NxC=known, target=(0, 2))
+    forced = forecast.rollout(model, params, context, 5, "carry", teacher_N=closed, known_NxC=known, target=(0, 2))
+    np.testing.assert_allclose(closed, forced, atol=1e-6)
+    full = model.apply({"params": params}, jnp.asarray(context, jnp.float32))
+    np.testing.assert_allclose(closed[0], full[-1], atol=1e-6)  # the first step is the context's last output
+
+
+def test_forecast_of_several_channels_is_in_each_channels_units():
+    cfg = Config(series="lorenz", channels="x,y,z", targets="y", hidden=4, window=5, seeds=2)
+    model = make_model(cfg)
+    params = jax.vmap(lambda k: init_params(model, k, cfg.window))(jax.random.split(jax.random.key(0), 2))
+    got = forecast.forecast(cfg, params)
+    scale = data.scale(cfg)
+    context, _ = data.forecast_truth(cfg)
+    known = (data.known(cfg) - scale.mean) / scale.sd
+    want = forecast.forecast_seeds(
+        model,
+        params,
+        (context - scale.mean) / scale.sd,
+        cfg.steps,
+        known_NxC=jnp.asarray(known, jnp.float32),
+        target=(1,),
+    )
+    assert got.shape == (2, cfg.steps, 1)
+    np.testing.assert_allclose(got, np.asarray(want) * scale.sd[1] + scale.mean[1], rtol=1e-5)

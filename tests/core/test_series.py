@@ -183,3 +183,72 @@ def test_another_series_gets_its_own_length():
         Config(data=y, series="lorenz")
     with pytest.raises(ConfigError, match="n_points=50 is not allowed"):
         Config(data=y, n_points=50)
+
+
+def test_lorenz_channels_are_its_state_matching_scipy_dop853():
+    cfg = Config(series="lorenz", n_points=400, channels="x,y,z")
+
+    def rhs(t, s):
+        x, y, z = s
+        return [10 * (y - x), x * (28 - z) - y, x * y - 8 / 3 * z]
+
+    t = series.grid(cfg)
+    ref = solve_ivp(rhs, (0, t[-1]), integrated.LORENZ_START, method="DOP853", rtol=1e-13, atol=1e-12, t_eval=t)
+    got = data.series(cfg)
+    assert got.shape == (400, 3) and series.channels(cfg) == ("x", "y", "z")
+    np.testing.assert_allclose(got, ref.y.T, rtol=0, atol=1e-4)
+    # one channel is the univariate series, bit for bit; a subset keeps the order asked for
+    np.testing.assert_array_equal(data.series(cfg.replace(channels="x")), data.series(cfg.replace(channels="")))
+    np.testing.assert_array_equal(data.series(cfg.replace(channels="z,x")), got[:, [2, 0]])
+
+
+def test_several_csv_columns_an_npy_matrix_and_an_array_are_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((60, 2)) + [5.0, -3.0]
+    (tmp_path / "m.csv").write_text(
+        "t,a,b\n" + "".join(f"{i},{float(a)!r},{float(b)!r}\n" for i, (a, b) in enumerate(values))
+    )
+    np.save(tmp_path / "m.npy", values)
+    from_csv = Config(data=str(tmp_path / "m.csv"), columns="b,a")
+    np.testing.assert_array_equal(data.series(from_csv), values[:, [1, 0]])
+    assert series.channels(from_csv) == ("b", "a") and series.targets(from_csv) == (0, 1)
+    from_npy = Config(data=str(tmp_path / "m.npy"), targets="1")
+    np.testing.assert_array_equal(data.series(from_npy), values)
+    assert series.channels(from_npy) == ("0", "1") and series.targets(from_npy) == (1,)
+    np.testing.assert_array_equal(data.series(Config(data=values)), values)
+    # [T, 1] is the univariate series
+    np.testing.assert_array_equal(data.series(Config(data=values[:, :1])), values[:, 0])
+    assert Config(data=values[:, :1]).data == Config(data=values[:, 0]).data
+
+
+@pytest.mark.parametrize(
+    "text, columns, named",
+    [
+        ("a,b\n1,2\n3,4\n5,nan\n6,7\n", "a,b", "has nan at row 4, column 'b'"),
+        ("a,b\n1,2\n3,\n5,6\n6,7\n", "a,b", "column 'b' has '' at row 3"),
+        ("a,b\n1,2\n3,4\n5,6\n", "a,c", "columns='c' is not in"),
+        ("a,b\n1,2\n3,4\n5,6\n", "a,a", "names 'a' twice"),
+        ("a,b\n1,2\n3,4\n5,6\n", "a,,b", "none empty"),
+        ("a,b\n1,2\n3,4\n5,6\n", "a,0", "names a column of"),
+    ],
+)
+def test_bad_columns_are_refused_naming_row_and_column(tmp_path, text, columns, named):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        Config(data=str(tmp_path / "d.csv"), columns=columns, window=1, val_fraction=0.5, horizon=1)
+
+
+def test_each_channel_is_scaled_by_its_own_training_statistics():
+    cfg = Config(series="lorenz", channels="x,z", targets="z")
+    seen = data.observed(cfg)[: cfg.n_train + cfg.window]
+    scale = data.scale(cfg)
+    np.testing.assert_allclose(scale.mean, seen.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale.sd, seen.std(axis=0), rtol=1e-12)
+    w = data.split(cfg)
+    assert w.x_train.shape == (cfg.n_train, cfg.window, 2) and w.y_train.shape == (cfg.n_train, cfg.window, 1)
+    scaled = (data.observed(cfg) - scale.mean) / scale.sd
+    np.testing.assert_allclose(w.x_train[3], scaled[3 : 3 + cfg.window], rtol=1e-6)
+    np.testing.assert_allclose(w.y_train[3, :, 0], scaled[4 : 4 + cfg.window, 1], rtol=1e-6)
+    context, truth = data.forecast_truth(cfg)
+    assert context.shape == (cfg.window, 2) and truth.shape == (cfg.steps, 1)
+    np.testing.assert_array_equal(data.known(cfg), data.observed(cfg, cfg.origin + cfg.steps)[cfg.origin :])

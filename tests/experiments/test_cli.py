@@ -56,6 +56,7 @@ def folders(tmp_path):
         "words.csv": "y\n1\n2\nabc\n",
         "nan.csv": "y\n1\nnan\n3\n",
         "two.csv": "a,b\n1,2\n3,4\n",
+        "nanb.csv": "a,b\n1,2\n3,4\n5,nan\n6,7\n",
         "ragged.csv": "a,b\n1,2\n3\n",
         "const.csv": "y\n" + "1.5\n" * 250,
         "gap.csv": "t,y\n" + "".join(f"{i},{'' if i == 7 else i % 5}\n" for i in range(250)),
@@ -64,7 +65,7 @@ def folders(tmp_path):
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    np.save(tmp_path / "matrix.npy", np.zeros((3, 2)))
+    np.save(tmp_path / "matrix.npy", np.zeros((3, 2, 2)))
     os.mkfifo(tmp_path / "fifo.csv")
     (tmp_path / "linked.dat").write_text("y\n" + "".join(f"{i % 7}\n" for i in range(80)))
     os.symlink(tmp_path / "linked.dat", tmp_path / "link.csv")
@@ -152,7 +153,7 @@ BAD = [
     ),
     (["--data", "{tmp}/two.csv", "--column", "c"], "column='c' is not in"),
     (["--data", "{tmp}/ragged.csv"], "row 3 has 1 fields"),
-    (["--data", "{tmp}/matrix.npy"], "shape (3, 2)"),
+    (["--data", "{tmp}/matrix.npy"], "shape (3, 2, 2)"),
     (
         ["--data", "{tmp}/short.npy", "--protocol", "notebook"],
         "horizon=180 is not allowed: the forecast must fit inside",
@@ -221,6 +222,17 @@ BAD = [
     (["--min-delta", "0.5"], "min_delta=0.5"),  # early stopping's, without early stopping
     (["--patience", "3000000000"], "patience=3000000000"),
     (["--models", "gru:4", "--hidden", "20"], "--hidden 20 is not used"),
+    # several channels: unknown or repeated columns and channels, targets not among the inputs
+    (["--data", "{tmp}/two.csv", "--columns", "a,c"], "columns='c' is not in"),
+    (["--data", "{tmp}/two.csv", "--columns", "a,a"], "names 'a' twice"),
+    (["--data", "{tmp}/two.csv", "--column", "a", "--columns", "a,b"], "give one or the other"),
+    (["--data", "{tmp}/short.npy", "--columns", "0"], "not allowed with a .npy file"),
+    (["--columns", "a,b"], "no data is given"),
+    (["--series", "lorenz", "--channels", "x,w"], "'w' is not a channel of lorenz"),
+    (["--series", "lorenz", "--channels", "x,y", "--targets", "z"], "'z' is not among the input channels"),
+    (["--channels", "x"], "series='damped_cos' has one channel"),
+    (["--data", "{tmp}/two.csv", "--channels", "a"], "not used with data"),
+    (["--data", "{tmp}/nanb.csv", "--columns", "a,b"], "has nan at row 4, column 'b'"),
 ]
 
 

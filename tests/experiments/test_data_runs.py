@@ -86,3 +86,41 @@ def test_noise_is_a_sweep_axis(tmp_path):
     assert quiet["noise"] == 0.0 and noisy["noise"] == 0.2
     loss = np.load(out / "history.npz")["gru_loss"]
     assert loss.shape == (2, 2, 3) and not np.allclose(loss[0], loss[1])
+
+
+def test_lorenz_with_three_channels_in_and_out(tmp_path):
+    out = tmp_path / "lorenz"
+    args = ["--series", "lorenz", "--channels", "x,y,z", "--seeds", 2, "--epochs", 20, "--hidden", 8]
+    proc = _script("gru_vs_lstm.py", *args, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    forecasts = np.load(out / "forecasts.npz")
+    steps = forecasts["truth"].shape[0]
+    assert forecasts["gru"].shape == (2, steps, 3) and forecasts["context"].shape == (20, 3)
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"forecast_rmse", "mase", "mase[x]", "mase[y]", "mase[z]", "forecast_rmse[z]"} <= set(header)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["series"]["channels"] == ["x", "y", "z"] and summary["series"]["targets"] == ["x", "y", "z"]
+    gru = summary["models"]["gru"]
+    assert set(gru["channels"]) == {"x", "y", "z"}
+    each = [gru["channels"][c]["mase"]["mean"] for c in "xyz"]
+    assert gru["mase"]["mean"] == pytest.approx(np.mean(each))  # the mean of the per-channel MASEs
+    assert "## Metrics per channel" in (out / "report.md").read_text()
+    import rnnjax
+
+    run = rnnjax.load_run(out)["lstm"][0]
+    assert run.forecast.shape == (2, steps, 3) and run.channels == ("x", "y", "z")
+
+
+def test_csv_columns_train_with_a_known_covariate(tmp_path):
+    t = np.arange(240)
+    a, b = np.sin(t / 5.0), np.sin(t / 5.0 - 0.5) + 0.1 * np.cos(t / 3.0)
+    (tmp_path / "ab.csv").write_text("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b)))
+    out = tmp_path / "run"
+    args = ["--data", tmp_path / "ab.csv", "--columns", "a,b", "--targets", "b", "--models", "gru", "--seeds", 2]
+    proc = _script("gru_vs_lstm.py", *args, "--epochs", 3, "--hidden", 4, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    forecasts = np.load(out / "forecasts.npz")
+    assert forecasts["gru"].shape == (2, 24, 1)
+    np.testing.assert_allclose(forecasts["truth"][:, 0], b[216:])
+    report = (out / "report.md").read_text()
+    assert "predict b. a is a known covariate" in report

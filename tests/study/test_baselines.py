@@ -116,3 +116,27 @@ def test_an_underdetermined_ar_is_not_a_baseline():
     assert baselines.refusal(["ar"], 0, n_fit=15, window=20) == (
         "--baselines ar needs more training windows (15) than its 21 coefficients"
     )
+
+
+def test_ar_of_several_channels_equals_statsmodels_var():
+    tsa = pytest.importorskip("statsmodels.tsa.api")
+    history = np.column_stack([HISTORY, np.roll(HISTORY, 3) + RNG.standard_normal(60)])
+    window, steps = 3, 6
+    n_fit = len(history) - window  # VAR fits every window of the history it is given
+    fit = tsa.VAR(history).fit(window, trend="c")
+    want = fit.forecast(history[-window:], steps)
+    got = baselines.forecasts(history, steps, 0, window, n_fit, ["ar", "naive"], target=(0, 1))
+    np.testing.assert_allclose(got["ar"], want, rtol=1e-8)
+    np.testing.assert_array_equal(got["naive"], np.tile(history[-1], (steps, 1)))  # each channel its own
+
+
+def test_several_channels_score_the_mean_of_each_channels_metric():
+    rng = np.random.default_rng(2)
+    forecast, truth, history = rng.standard_normal((4, 5, 2)), rng.standard_normal((5, 2)), rng.standard_normal((30, 2))
+    for name in ("forecast_rmse", "forecast_mae", "mase"):
+        each = [metrics.METRICS[name].of_forecast(forecast[..., k], truth[:, k], history[:, k]) for k in range(2)]
+        np.testing.assert_allclose(metrics.score(name, forecast, truth, history), np.mean(each, axis=0))
+    # MASE: each channel scaled by its own naive error, not the pooled one
+    scale = [np.mean(np.abs(np.diff(history[:, k]))) for k in range(2)]
+    by_hand = np.mean([np.mean(np.abs(forecast[..., k] - truth[:, k]), axis=1) / scale[k] for k in range(2)], axis=0)
+    np.testing.assert_allclose(metrics.score("mase", forecast, truth, history), by_hand)

@@ -80,6 +80,8 @@ def recorded(cfg: Config):
     if cfg.column and cfg.columns:
         refuse("columns", cfg.columns, f"is not allowed with column={cfg.column!r}: give one or the other")
     _names("columns", cfg.columns)
+    if cfg.channels and cfg.data:  # before the data is read: its columns are the channels
+        refuse("channels", cfg.channels, "is not used with data: its columns are its channels (columns=a,b for a CSV)")
     source = series.source(cfg)
     if source is None:
         if cfg.data_sha256:
@@ -117,8 +119,6 @@ def channels(cfg: Config):
     its channels), and targets among the channels the models read."""
     chosen = _names("channels", cfg.channels)
     entry = series.spec(cfg.series)
-    if chosen and cfg.data:
-        refuse("channels", cfg.channels, "is not used with data: its columns are its channels (columns=a,b for a CSV)")
     if chosen and not entry.channels:
         refuse("channels", cfg.channels, f"series={cfg.series!r} has one channel (series with several: {_multi()})")
     unknown = [c for c in chosen if c not in entry.channels]
