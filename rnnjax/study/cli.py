@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import NoReturn
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, outputs
-from rnnjax.study.report import fmt  # noqa: F401 (cli.fmt: the scripts print statistics as the report does)
+from rnnjax.study.report import fmt  # also cli.fmt: the scripts print statistics as the report does
 
 EXIT_USAGE = 2
 
@@ -329,18 +330,24 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
 
 
 class Bars:
-    """The runner's Monitor on a terminal: a progress bar per model (epochs for one block of
-    runs, run-epochs for several), and Ctrl-C raised after each chunk's checkpoint."""
+    """The runner's Monitor: a progress bar per model on a terminal (epochs for one block of
+    runs, run-epochs for several), one line per chunk elsewhere (a log, a pipe: a repainted
+    bar would fill it with redraws), and Ctrl-C raised after each chunk's checkpoint."""
 
-    def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False):
+    def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False, lines: bool | None = None):
         self.ctrl_c, self.show, self.summaries = ctrl_c, show, summaries
+        self.lines = not sys.stderr.isatty() if lines is None else lines
         self.bar, self.weight, self.done = None, {}, {}
+        self.name, self.cfg, self.units, self.t0 = None, None, [], 0.0
 
     def start_model(self, name, cfg, units, done):
         if self.summaries:
             from rnnjax.core.model import summary
 
             print(summary(cfg, name))
+        self.name, self.cfg, self.units, self.t0 = name, cfg, units, time.perf_counter()
+        if self.lines:
+            return
         self.weight = {u: 1 if len(units) == 1 else u.count for u in units}  # epochs, or run-epochs
         self.done = {u: done[u] * self.weight[u] for u in units}
         if len(units) == 1:
@@ -353,17 +360,40 @@ class Bars:
 
     def chunk(self, unit, progress):
         self.ctrl_c.check()
+        loss, val = (_median_last(h[: unit.count]) for h in (progress.history.loss, progress.history.val_loss))
+        if self.lines:
+            if self.show:
+                print(self.line(unit, progress.epoch, loss, val), file=sys.stderr, flush=True)
+            return
         self.done[unit] = progress.epoch * self.weight[unit]
         self.bar.update(sum(self.done.values()) - self.bar.n)
-        last = progress.history.loss[: unit.count, -1]  # not the padding of a short last block
-        finite = last[np.isfinite(last)]
-        self.bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
+        self.bar.set_postfix(median_loss=fmt(loss))
+
+    def line(self, unit, epoch: int, loss, val) -> str:
+        """'gru  epoch 150/1000  median loss 0.0123  val 0.0145  12.3 s' (wall time since the
+        model started, compiling included); with several programs, which runs."""
+        runs = f"  runs {unit.start}-{unit.stop - 1}" if len(self.units) > 1 else ""
+        elapsed = time.perf_counter() - self.t0
+        return (
+            f"{self.name}{runs}  epoch {epoch}/{self.cfg.epochs}  median loss {fmt(loss)}  val {fmt(val)}  "
+            f"{elapsed:.1f} s"
+        )
 
     def end_model(self, name, cfg, timing):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         if self.summaries:
             rate = timing.seed_epochs_per_s(cfg)
             print(f"{name}: compile {timing.compile_s:.1f} s, train {timing.train_s:.1f} s ({rate:.0f} seed-epochs/s)")
+
+
+def _median_last(history_RxE) -> float | None:
+    """The median over runs of the latest epoch's value, its non-finite values (a diverged or
+    stopped run) left out; None when none is finite."""
+    last = history_RxE[:, -1]
+    finite = last[np.isfinite(last)]
+    return float(np.median(finite)) if len(finite) else None
 
 
 def resume_hint(script: str, out: Path, resume_flags=()) -> str:

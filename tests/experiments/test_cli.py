@@ -290,3 +290,30 @@ def test_a_bad_host_device_count_is_refused(value):
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"RNNJAX_HOST_DEVICES={value!r}" in proc.stderr and "integer >= 1" in proc.stderr
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["log", "terminal"])
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_chunk_elsewhere(tty, capsys, monkeypatch):
+    from rnnjax.core.config import Config
+    from rnnjax.core.train import History, Progress
+    from rnnjax.study import cli
+    from rnnjax.study.runner import Unit
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    units = [Unit("gru", 0, 3, 3), Unit("gru", 3, 5, 3)]  # two programs: the lines say which runs
+    bars = cli.Bars(cli.CtrlC())
+    bars.start_model("gru", Config(epochs=10), units, dict.fromkeys(units, 0))
+    loss = np.array([[0.5, 0.2], [0.5, 0.4], [0.5, np.nan]])  # a diverged run is left out of the median
+    bars.chunk(units[0], Progress(2, History(loss, loss + 0.1), None, 0.0))
+    bars.chunk(units[1], Progress(2, History(loss[:2], loss[:2] + 0.1), None, 0.0))
+    bars.end_model("gru", None, None)
+    err = capsys.readouterr().err
+    if tty:
+        assert "\r" in err and "gru: 5 runs in 2 programs" in err and "median_loss=0.3" in err
+    else:
+        assert "\r" not in err
+        lines = [line.rsplit("  ", 1)[0] for line in err.splitlines()]  # the elapsed seconds vary
+        assert lines == [
+            "gru  runs 0-2  epoch 2/10  median loss 0.3  val 0.4",
+            "gru  runs 3-4  epoch 2/10  median loss 0.3  val 0.4",
+        ]

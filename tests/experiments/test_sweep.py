@@ -4,6 +4,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,12 +48,14 @@ def _rows(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "one"
-    stdout = _finish(_sweep(out))
-    return out, stdout
+    proc = _sweep(out)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    return out, stdout, stderr
 
 
 def test_the_sweep_writes_its_run_folder(one_process):
-    out, stdout = one_process
+    out, stdout, _ = one_process
     assert {p.name for p in out.iterdir()} >= {
         "config.json",
         "metrics.csv",
@@ -91,6 +94,15 @@ def test_the_sweep_writes_its_run_folder(one_process):
     history = np.load(out / "history.npz")
     assert history["gru_loss"].shape == (2, 3, 12)
     assert "gru lr=0.01: forecast RMSE median" in stdout
+
+
+def test_progress_in_a_log_is_one_line_per_chunk(one_process):
+    """stderr is a pipe here, not a terminal: a line per chunk (of one epoch), no repainted bar."""
+    stderr = one_process[2]
+    assert "\r" not in stderr
+    for model in ("gru", "lstm"):
+        line = rf"^{model}  epoch (\d+)/12  median loss \S+  val \S+  \d+\.\d s$"
+        assert [int(e) for e in re.findall(line, stderr, re.MULTILINE)] == list(range(1, 13)), stderr[-2000:]
 
 
 def _interrupt(out: Path, sig, *extra, env=None) -> subprocess.Popen:
@@ -150,7 +162,7 @@ def test_a_killed_sweep_resumes_bit_identical(one_process, tmp_path, sig):
 def test_a_finished_sweep_reads_back_whole(one_process):
     import rnnjax as rj
 
-    out, _ = one_process
+    out, *_ = one_process
     folder = rj.load_run(out)
     assert folder.kind == "sweep" and list(folder.results) == ["gru", "lstm"]
     forecasts = np.load(out / "forecasts.npz")
