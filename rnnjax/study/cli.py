@@ -26,7 +26,24 @@ EXIT_USAGE = 2
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag (or a bad RNNJAX_HOST_DEVICES) in one line, without
-    the usage block."""
+    the usage block. A flag's `help` may be a function, called whenever the help is shown, so
+    that it names what the registries hold then (a cell that user code registered after the
+    parser was made, too)."""
+
+    def add_argument(self, *args, **kwargs):
+        text = kwargs.get("help")
+        if callable(text):
+            kwargs["help"] = ""  # until shown: see format_help
+        action = super().add_argument(*args, **kwargs)
+        if callable(text):
+            action.help_now = text
+        return action
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            if hasattr(action, "help_now"):
+                action.help = action.help_now().replace("%", "%%")  # argparse %-formats help
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         fail(f"{self.prog}: error: {message}")
@@ -94,14 +111,42 @@ _PARSERS = {int: int, float: _finite_float, str: str, bool: _bool}
 DERIVED = ("data_sha256",)  # set from the data, not by hand
 
 
-def add_study_flags(parser: argparse.ArgumentParser, what: str) -> None:
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of each Config field that a registry or a fixed list backs, read
+    now, so that names registered by user code are listed too (Config's checks read the same
+    registries; a test keeps the two agreeing)."""
+    from rnnjax.core import config, optim, series
+    from rnnjax.core.cells import CELLS, SCHEMES
+
+    return {
+        "series": tuple(series.SERIES),
+        "normalize": tuple(series.NORMALIZE),
+        "cell": tuple(CELLS),
+        "init": tuple(SCHEMES),
+        "time_scan": tuple(config.TIME_SCANS),
+        "kernel": tuple(config.KERNELS),
+        "optimizer": tuple(optim.OPTIMIZERS),
+        "schedule": tuple(optim.SCHEDULES),
+        "protocol": tuple(config.PROTOCOLS),
+        "forecast_mode": tuple(config.FORECAST_MODES),
+    }
+
+
+def one_of(field: str) -> str:
+    """'one of a, b, c' for a field in `choices()`."""
+    return "one of " + ", ".join(choices()[field])
+
+
+def add_study_flags(parser: Parser, what: str) -> None:
     """The flags every study script has (`what` it writes: "run", "sweep"): the models, a new
     or resumed run folder, epochs per chunk, the compilation cache."""
     parser.add_argument(
         "--models",
         default=None,
-        help="comma-separated registered cells, each optionally with its own hidden size as cell:hidden "
-        "(default gru,lstm; e.g. gru:40,lstm:34)",
+        help=lambda: (
+            "comma-separated registered cells, each optionally with its own hidden size as cell:hidden "
+            f"(default gru,lstm; e.g. gru:40,lstm:34); cells: {', '.join(choices()['cell'])}"
+        ),
     )
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
     parser.add_argument("--resume", default=None, help=f"continue the killed or interrupted {what} in this folder")
@@ -167,8 +212,9 @@ def refuse_hidden_sweep(models: dict[str, dict], hidden_values) -> None:
         )
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One `--field-name` flag per Config field (default: the Config default)."""
+def add_config_flags(parser: Parser, skip: tuple[str, ...] = ()) -> None:
+    """One `--field-name` flag per Config field (default: the Config default); a field with
+    choices lists them."""
     defaults = Config()
     for field in dataclasses.fields(Config):
         if field.name in skip or field.name in DERIVED:
@@ -186,8 +232,14 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
             type=_PARSERS[kind],
             default=None,
             metavar=kind.__name__.upper(),
-            help=f"default {getattr(defaults, field.name)!r}",
+            help=_config_help(field.name, default),
         )
+
+
+def _config_help(field: str, default):
+    if field in choices():
+        return lambda: f"{one_of(field)}; default {default!r}"
+    return f"default {default!r}"
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:

@@ -3,6 +3,7 @@ before anything trains."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -317,3 +318,46 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_chunk_elsewhere(tty, cap
             "gru  runs 0-2  epoch 2/10  median loss 0.3  val 0.4",
             "gru  runs 3-4  epoch 2/10  median loss 0.3  val 0.4",
         ]
+
+
+@pytest.mark.parametrize("script", ["gru_vs_lstm", "sweep"])
+def test_help_names_the_choices_of_every_registry_backed_flag(script, capsys, monkeypatch):
+    from rnnjax.core.cells import CELLS
+    from rnnjax.study import cli
+
+    monkeypatch.setenv("COLUMNS", "2000")  # one line per flag
+    module = scripts.load(script)
+    monkeypatch.setitem(CELLS, "mycell", CELLS["gru"])  # registered by user code after the script loaded
+    with pytest.raises(SystemExit) as done:
+        module.parse(["--help"])
+    assert done.value.code == 0
+    blocks = re.split(r"\n(?=  -)", capsys.readouterr().out)  # a flag's block: its line(s) of help
+    help_of = {words[0]: " ".join(words[1:]) for words in map(str.split, blocks)}
+    for field, names in cli.choices().items():
+        flag = "--models" if field == "cell" else "--" + field.replace("_", "-")
+        assert ", ".join(names) in help_of[flag], (flag, help_of[flag])
+    assert "mycell" in help_of["--models"]
+    if script == "gru_vs_lstm":
+        assert "naive, seasonal, drift, mean, ar" in help_of["--baselines"]
+        assert "forecast_rmse" in help_of["--primary"] and "mase" in help_of["--primary"]
+
+
+def test_the_choices_the_help_names_are_those_config_allows():
+    import dataclasses
+
+    from rnnjax.core.config import Config, ConfigError
+    from rnnjax.study import cli
+
+    choices = cli.choices()
+    for field in dataclasses.fields(Config):
+        if field.type is not str:
+            continue
+        try:
+            Config(**{field.name: "nonsense"})
+            refused = ""
+        except ConfigError as err:
+            refused = str(err)
+        if field.name in choices:
+            assert refused.endswith("must be one of " + ", ".join(choices[field.name])), refused
+        else:
+            assert "must be one of" not in refused, f"{field.name} has choices cli.choices() does not list"
