@@ -163,6 +163,9 @@ def main(argv=None):
         if writer:
             folders.write_json(out / "config.json", rec)
 
+    if writer:  # before training: a reader of the log learns it before the numbers
+        for warning in report.sweep_warnings(next(iter(study.configs.values())).forecast_protocol, study.grid.swept):
+            print(f"warning: {warning}", file=sys.stderr)
     start = time.perf_counter()
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]

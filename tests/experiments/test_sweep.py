@@ -99,7 +99,7 @@ def test_the_sweep_writes_its_run_folder(one_process):
 def test_progress_in_a_log_is_one_line_per_chunk(one_process):
     """stderr is a pipe here, not a terminal: a line per chunk (of one epoch), no repainted bar."""
     stderr = one_process[2]
-    assert "\r" not in stderr
+    assert "\r" not in stderr and "warning:" not in stderr  # an lr axis moves no forecast
     for model in ("gru", "lstm"):
         line = rf"^{model}  epoch (\d+)/12  median loss \S+  val \S+  \d+\.\d s$"
         assert [int(e) for e in re.findall(line, stderr, re.MULTILINE)] == list(range(1, 13)), stderr[-2000:]
@@ -283,6 +283,36 @@ def test_an_optimizer_axis_is_a_program_per_optimizer(tmp_path, monkeypatch):
     ]
     sgd, adam = (np.array([float(r["final_loss"]) for r in rows if r["optimizer"] == o]) for o in ("sgd", "adam"))
     assert not np.allclose(sgd, adam)  # the two optimisers trained differently
+
+
+@pytest.mark.parametrize("protocol", ["notebook", "holdout"])
+def test_a_window_axis_under_the_notebooks_protocol_warns_that_the_target_moves(
+    protocol, tmp_path, capsys, monkeypatch
+):
+    """The notebook's forecast starts after the first target window: one line on stderr before
+    training, and a line in the report and the summary. Holdout's origin does not move: no warning."""
+
+    class Untrained(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Untrained
+
+    if protocol == "holdout":  # the warning would come before training: no need to train
+        monkeypatch.setattr(SWEEP.cli, "run_with_progress", stop)
+    out = tmp_path / protocol
+    argv = ["--models", "gru", "--window", "4,6", "--seeds", "2", "--epochs", "2", "--hidden", "4", "--horizon", "10"]
+    try:
+        SWEEP.main([*argv, "--protocol", protocol, "--out", str(out)])
+    except Untrained:
+        assert protocol == "holdout"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    if protocol == "holdout":
+        assert warnings == []
+        return
+    assert warnings == [f"warning: {SWEEP.report.MOVING_TARGET}"] and "origin and truth move with window" in warnings[0]
+    assert json.loads((out / "summary.json").read_text())["warnings"] == [SWEEP.report.MOVING_TARGET]
+    assert f"**Warning:** {SWEEP.report.MOVING_TARGET}." in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, named", BAD)
