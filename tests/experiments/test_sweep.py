@@ -20,7 +20,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweep.py"
 # every run of this module on one backend, so that its results compare bit for bit (and two
 # processes on one machine never share a GPU)
 CPU = {**os.environ, "JAX_PLATFORMS": "cpu"}
-# lr 1.0 at hidden 8 diverges (README: Long runs); 0.01 never does
+# lr 1.0 at hidden 8 diverges (docs/usage.md: Long runs); 0.01 never does
 SWEEP_ARGS = ["--lr", "0.01,1.0", "--seeds", "3", "--epochs", "12", "--hidden", "8", "--horizon", "30"]
 
 
