@@ -14,8 +14,9 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 
 # isort: split
 from rnnjax.scaling import runtime
-from rnnjax.study import cli, folders, notebook, outputs
+from rnnjax.study import baselines, cli, folders, notebook, outputs
 from rnnjax.study.grid import Study, make_grid
+from rnnjax.study.metrics import METRICS
 
 SCRIPT = "experiments/gru_vs_lstm.py"
 
@@ -26,14 +27,18 @@ def parse(argv):
     parser.add_argument(
         "--baselines",
         default=None,
-        help="comma-separated baselines scored beside a held-out forecast (default: every one that applies: "
-        "naive, seasonal (with a season), drift, mean, ar)",
+        help=lambda: (
+            "comma-separated baselines scored beside a held-out forecast, of "
+            f"{', '.join(baselines.BASELINES)} (default: every one that applies; seasonal needs a season)"
+        ),
     )
     parser.add_argument(
         "--primary",
         default=None,
-        help="the metric of the ranking, comparisons and baseline table (default: mase under holdout, "
-        "forecast_rmse under the notebook's protocol)",
+        help=lambda: (
+            f"the metric of the ranking, comparisons and baseline table, one of {', '.join(scorable())} "
+            "(default: mase under holdout, forecast_rmse under the notebook's protocol)"
+        ),
     )
     cli.add_config_flags(parser, skip=("cell", "fold"))  # a backtest trains every origin: --origins
     args = parser.parse_args(argv)
@@ -56,11 +61,14 @@ def new_run(args, argv):
     return out, rec
 
 
+def scorable() -> list[str]:
+    """The metrics --primary may name: those of a forecast, from the registry as it is now."""
+    return [m for m, spec in METRICS.items() if spec.of_forecast]
+
+
 def report_options(args, cfg) -> dict:
     """--baselines and --primary, checked against the registries and the protocol (exit 2)."""
     from rnnjax.core.series import season
-    from rnnjax.study import baselines
-    from rnnjax.study.metrics import METRICS
 
     names = None if args.baselines is None else args.baselines.split(",")
     if names is not None:
@@ -69,9 +77,8 @@ def report_options(args, cfg) -> dict:
         why = baselines.refusal(names, season(cfg), cfg.n_train, cfg.window)
         if why:
             cli.fail(f"error: {why}")
-    scorable = [m for m, spec in METRICS.items() if spec.of_forecast]
-    if args.primary is not None and args.primary not in scorable:
-        cli.fail(f"error: --primary {args.primary!r} is not allowed: one of {', '.join(scorable)}")
+    if args.primary is not None and args.primary not in scorable():
+        cli.fail(f"error: --primary {args.primary!r} is not allowed: one of {', '.join(scorable())}")
     return {"baselines": names, "primary": args.primary}
 
 

@@ -59,13 +59,19 @@ _str_list.__name__ = "comma-separated list of distinct names"
 _int_list.__name__ = "comma-separated list of distinct integers"
 
 
+def _grid_help(field: str, what: str):
+    if field in cli.choices():  # read when the help is shown: names registered by then too
+        return lambda: f"{what}, each {cli.one_of(field)} (default: Config's)"
+    return f"{what} (default: Config's)"
+
+
 def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
         kind = _str_list if FIELD_TYPES[field] is str else _int_list if field in SEPARATE else _float_list
         flag = "--" + field.replace("_", "-")  # --beta-1, as every other flag is spelt
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=f"{what} (default: Config's)")
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=_grid_help(field, what))
     parser.add_argument(
         "--seed-chunk", type=int, default=None, help="runs trained at once (default: all; on a GPU, what fits)"
     )
@@ -157,6 +163,9 @@ def main(argv=None):
         if writer:
             folders.write_json(out / "config.json", rec)
 
+    if writer:  # before training: a reader of the log learns it before the numbers
+        for warning in report.sweep_warnings(next(iter(study.configs.values())).forecast_protocol, study.grid.swept):
+            print(f"warning: {warning}", file=sys.stderr)
     start = time.perf_counter()
     chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]

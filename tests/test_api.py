@@ -1,4 +1,4 @@
-"""The Python API: the README's "Use from Python" example runs as written, import order does
+"""The Python API: the "Use from Python" example (docs/python.md) runs as written, import order does
 not matter, and analysis code does not start JAX."""
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PYTHON_DOC = Path(__file__).resolve().parents[1] / "docs" / "python.md"
 
 
 def python(code: str, cwd=None) -> str:
@@ -24,8 +24,8 @@ def python(code: str, cwd=None) -> str:
     return proc.stdout
 
 
-def test_the_readme_example_runs(tmp_path, finished_run):
-    section = README.read_text().split("## Use from Python", 1)[1]
+def test_the_documented_example_runs(tmp_path, finished_run):
+    section = PYTHON_DOC.read_text().split("## Use from Python", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     # a real finished folder where the example reads one: the shared one (2 seeds x 60 epochs, hidden 8)
     (tmp_path / "runs").mkdir()

@@ -1,4 +1,4 @@
-"""The README's "Extending" promise: a new cell is one class and one registry line."""
+"""The "Extending" promise (docs/python.md): a new cell is one class and one registry line."""
 
 import jax
 import jax.numpy as jnp

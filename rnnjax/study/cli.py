@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import NoReturn
@@ -18,14 +19,31 @@ from tqdm import tqdm
 
 from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, outputs
-from rnnjax.study.report import fmt  # noqa: F401 (cli.fmt: the scripts print statistics as the report does)
+from rnnjax.study.report import fmt  # also cli.fmt: the scripts print statistics as the report does
 
 EXIT_USAGE = 2
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag (or a bad RNNJAX_HOST_DEVICES) in one line, without
-    the usage block."""
+    the usage block. A flag's `help` may be a function, called whenever the help is shown, so
+    that it names what the registries hold then (a cell that user code registered after the
+    parser was made, too)."""
+
+    def add_argument(self, *args, **kwargs):
+        text = kwargs.get("help")
+        if callable(text):
+            kwargs["help"] = ""  # until shown: see format_help
+        action = super().add_argument(*args, **kwargs)
+        if callable(text):
+            action.help_now = text
+        return action
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            if hasattr(action, "help_now"):
+                action.help = action.help_now().replace("%", "%%")  # argparse %-formats help
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         fail(f"{self.prog}: error: {message}")
@@ -93,14 +111,42 @@ _PARSERS = {int: int, float: _finite_float, str: str, bool: _bool}
 DERIVED = ("data_sha256",)  # set from the data, not by hand
 
 
-def add_study_flags(parser: argparse.ArgumentParser, what: str) -> None:
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of each Config field that a registry or a fixed list backs, read
+    now, so that names registered by user code are listed too (Config's checks read the same
+    registries; a test keeps the two agreeing)."""
+    from rnnjax.core import config, optim, series
+    from rnnjax.core.cells import CELLS, SCHEMES
+
+    return {
+        "series": tuple(series.SERIES),
+        "normalize": tuple(series.NORMALIZE),
+        "cell": tuple(CELLS),
+        "init": tuple(SCHEMES),
+        "time_scan": tuple(config.TIME_SCANS),
+        "kernel": tuple(config.KERNELS),
+        "optimizer": tuple(optim.OPTIMIZERS),
+        "schedule": tuple(optim.SCHEDULES),
+        "protocol": tuple(config.PROTOCOLS),
+        "forecast_mode": tuple(config.FORECAST_MODES),
+    }
+
+
+def one_of(field: str) -> str:
+    """'one of a, b, c' for a field in `choices()`."""
+    return "one of " + ", ".join(choices()[field])
+
+
+def add_study_flags(parser: Parser, what: str) -> None:
     """The flags every study script has (`what` it writes: "run", "sweep"): the models, a new
     or resumed run folder, epochs per chunk, the compilation cache."""
     parser.add_argument(
         "--models",
         default=None,
-        help="comma-separated registered cells, each optionally with its own hidden size as cell:hidden "
-        "(default gru,lstm; e.g. gru:40,lstm:34)",
+        help=lambda: (
+            "comma-separated registered cells, each optionally with its own hidden size as cell:hidden "
+            f"(default gru,lstm; e.g. gru:40,lstm:34); cells: {', '.join(choices()['cell'])}"
+        ),
     )
     parser.add_argument("--out", default=None, help="a new or empty run folder (default: runs/<time stamp>)")
     parser.add_argument("--resume", default=None, help=f"continue the killed or interrupted {what} in this folder")
@@ -166,8 +212,9 @@ def refuse_hidden_sweep(models: dict[str, dict], hidden_values) -> None:
         )
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One `--field-name` flag per Config field (default: the Config default)."""
+def add_config_flags(parser: Parser, skip: tuple[str, ...] = ()) -> None:
+    """One `--field-name` flag per Config field (default: the Config default); a field with
+    choices lists them."""
     defaults = Config()
     for field in dataclasses.fields(Config):
         if field.name in skip or field.name in DERIVED:
@@ -185,8 +232,14 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
             type=_PARSERS[kind],
             default=None,
             metavar=kind.__name__.upper(),
-            help=f"default {getattr(defaults, field.name)!r}",
+            help=_config_help(field.name, default),
         )
+
+
+def _config_help(field: str, default):
+    if field in choices():
+        return lambda: f"{one_of(field)}; default {default!r}"
+    return f"default {default!r}"
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:
@@ -329,18 +382,24 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
 
 
 class Bars:
-    """The runner's Monitor on a terminal: a progress bar per model (epochs for one block of
-    runs, run-epochs for several), and Ctrl-C raised after each chunk's checkpoint."""
+    """The runner's Monitor: a progress bar per model on a terminal (epochs for one block of
+    runs, run-epochs for several), one line per chunk elsewhere (a log, a pipe: a repainted
+    bar would fill it with redraws), and Ctrl-C raised after each chunk's checkpoint."""
 
-    def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False):
+    def __init__(self, ctrl_c: "CtrlC", show: bool = True, summaries: bool = False, lines: bool | None = None):
         self.ctrl_c, self.show, self.summaries = ctrl_c, show, summaries
+        self.lines = not sys.stderr.isatty() if lines is None else lines
         self.bar, self.weight, self.done = None, {}, {}
+        self.name, self.cfg, self.units, self.t0 = None, None, [], 0.0
 
     def start_model(self, name, cfg, units, done):
         if self.summaries:
             from rnnjax.core.model import summary
 
             print(summary(cfg, name))
+        self.name, self.cfg, self.units, self.t0 = name, cfg, units, time.perf_counter()
+        if self.lines:
+            return
         self.weight = {u: 1 if len(units) == 1 else u.count for u in units}  # epochs, or run-epochs
         self.done = {u: done[u] * self.weight[u] for u in units}
         if len(units) == 1:
@@ -353,17 +412,40 @@ class Bars:
 
     def chunk(self, unit, progress):
         self.ctrl_c.check()
+        loss, val = (_median_last(h[: unit.count]) for h in (progress.history.loss, progress.history.val_loss))
+        if self.lines:
+            if self.show:
+                print(self.line(unit, progress.epoch, loss, val), file=sys.stderr, flush=True)
+            return
         self.done[unit] = progress.epoch * self.weight[unit]
         self.bar.update(sum(self.done.values()) - self.bar.n)
-        last = progress.history.loss[: unit.count, -1]  # not the padding of a short last block
-        finite = last[np.isfinite(last)]
-        self.bar.set_postfix(median_loss=f"{np.median(finite):.3g}" if len(finite) else "n/a")
+        self.bar.set_postfix(median_loss=fmt(loss))
+
+    def line(self, unit, epoch: int, loss, val) -> str:
+        """'gru  epoch 150/1000  median loss 0.0123  val 0.0145  12.3 s' (wall time since the
+        model started, compiling included); with several programs, which runs."""
+        runs = f"  runs {unit.start}-{unit.stop - 1}" if len(self.units) > 1 else ""
+        elapsed = time.perf_counter() - self.t0
+        return (
+            f"{self.name}{runs}  epoch {epoch}/{self.cfg.epochs}  median loss {fmt(loss)}  val {fmt(val)}  "
+            f"{elapsed:.1f} s"
+        )
 
     def end_model(self, name, cfg, timing):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         if self.summaries:
             rate = timing.seed_epochs_per_s(cfg)
             print(f"{name}: compile {timing.compile_s:.1f} s, train {timing.train_s:.1f} s ({rate:.0f} seed-epochs/s)")
+
+
+def _median_last(history_RxE) -> float | None:
+    """The median over runs of the latest epoch's value, its non-finite values (a diverged or
+    stopped run) left out; None when none is finite."""
+    last = history_RxE[:, -1]
+    finite = last[np.isfinite(last)]
+    return float(np.median(finite)) if len(finite) else None
 
 
 def resume_hint(script: str, out: Path, resume_flags=()) -> str:

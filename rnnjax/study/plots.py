@@ -43,11 +43,28 @@ def save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
+# a legend right of its axes, never over the data
+BESIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+
+
 def finish(fig, ax, out: Path, name: str, legend=None, grid=None) -> list[Path]:
-    """Legend, light grid, then `save`."""
-    ax.legend(**(legend or {"fontsize": 8}))
+    """Legend beside the axes, light grid, then `save`."""
+    ax.legend(**(legend or {"fontsize": 8}) | BESIDE)
     ax.grid(**(grid or {"alpha": 0.3}))
     return save(fig, out, name)
+
+
+def legend_beside(fig, axes, **kw) -> None:
+    """One legend right of the panels, outside every one of them: each label once, in the
+    order drawn (the panels of small multiples share their context, truth and baselines)."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if len(axes) == 1:
+        axes[0].legend(entries.values(), entries.keys(), **kw | BESIDE)
+    else:  # after tight_layout: right of the figure's panels, inside the saved (tight) bounding box
+        fig.legend(entries.values(), entries.keys(), loc="upper left", bbox_to_anchor=(1.0, 0.95), **kw)
 
 
 def _label(name: str, run: Result) -> str:
@@ -113,7 +130,7 @@ def _series_panel(ax, cfg, y, seen, channel: str | None, legend: bool):
     ax.axvspan(first, last, ymin=0.0, ymax=0.06, color="tab:green", label=f"forecast context: y[{first}..{last}]")
     ax.set(xlabel="sample index", ylabel="y" if channel is None else f"channel {channel}")
     if legend:
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, **BESIDE)
     ax.grid(alpha=0.3)
 
 
@@ -153,17 +170,17 @@ def channel_panels(names: list[str], channel_names: list[str | None], size=(8, 4
 
 
 def finish_panels(fig, axes, out: Path, name: str, title: str, xlabel: str, ylabel: str, legend=None, **ax_set):
-    """Labels (`ylabel` where a panel has none), legend and grid on every panel, one title,
-    then `save`."""
+    """Labels (`ylabel` where a panel has none) and grid on every panel, one title, one legend
+    beside them, then `save`."""
     for ax in axes:
         ax.set(xlabel=xlabel, ylabel=ax.get_ylabel() or ylabel, **ax_set)
-        ax.legend(**(legend or {"fontsize": 7}))
         ax.grid(alpha=0.3, which="both")
     if len(axes) == 1:
         axes[0].set_title(title)
     else:
         fig.suptitle(title)
         fig.tight_layout()
+    legend_beside(fig, axes, **(legend or {"fontsize": 7}))
     return save(fig, out, name)
 
 
@@ -178,7 +195,7 @@ def loss_figure(runs: dict[str, Result], out: Path) -> list[Path]:
     title = "Loss: median over seeds, band = 25-75%"
     if any(run.stopped_epoch is not None for run in runs.values()):  # NaN after a run's stop
         title += "; early-stopped runs leave the median at their stop"
-    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1}
+    legend = {"fontsize": 7}
     scaled = " of the standardized series" if normalization(next(iter(runs.values())).cfg) == "standard" else ""
     return finish_panels(fig, axes, out, "loss", title, "epoch", f"MSE loss{scaled} (log scale)", legend, yscale="log")
 
@@ -217,13 +234,8 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
             _band(ax, t, kept, 10, 90, color, _label(name, run), "10-90% over seeds")
     held = "held-out " if cfg.forecast_protocol == "holdout" else ""
     title = f"Closed-loop {held}forecast ({cfg.forecast_mode} mode, {cfg.steps} steps); band = 10-90% over seeds"
-    legend = {"fontsize": 7, "ncol": 2 if len(axes) == 1 else 1} | _beside(per_channel)
+    legend = {"fontsize": 7}
     return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)
-
-
-def _beside(per_channel) -> dict:
-    """Several channels: each row's legend beside its panel, off the data it would cover."""
-    return {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if len(per_channel) > 1 else {}
 
 
 def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
@@ -237,16 +249,7 @@ def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:
                 ax_of[channel, name], steps, err, 25, 75, COLORS[i % len(COLORS)], _label(name, run), "IQR over seeds"
             )
     title = "Forecast error against horizon: median over seeds, band = 25-75%"
-    return finish_panels(
-        fig,
-        axes,
-        out,
-        "horizon_error",
-        title,
-        "steps ahead (closed loop)",
-        "|forecast - truth|",
-        _beside(per_channel) or None,
-    )
+    return finish_panels(fig, axes, out, "horizon_error", title, "steps ahead (closed loop)", "|forecast - truth|")
 
 
 def rmse_figure(runs: dict[str, Result], out: Path) -> list[Path]:
@@ -285,7 +288,8 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
         ax_loss.plot(epochs, run.val_loss[seed], color=color, ls="--", label=f"{name}_val_loss")
     ylabel = "MSE loss" + (" (standardized units)" if normalization(first.cfg) == "standard" else "")
     ax_loss.set(xlabel="epoch", ylabel=ylabel, title=f"Loss, seed {seed} only", yscale="log")
-    ax_loss.legend(fontsize=7, ncol=2 if len(runs) > OVERLAID else 1)
+    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.15), "fontsize": 7}  # clear of the other panel
+    ax_loss.legend(ncol=2 if len(runs) > OVERLAID else 1, **below)
     ax_loss.grid(alpha=0.3)
     cfg = first.cfg
     truth = data_lib.series(cfg)
@@ -302,7 +306,7 @@ def seed_figure(runs: dict[str, Result], out: Path, seed: int = 0) -> list[Path]
             )
         what = "y" if channel is None else f"channel {channel}"
         ax_fc.set(xlabel="sample index", ylabel=what, title=f"Context + closed-loop forecast, seed {seed} only")
-        ax_fc.legend(fontsize=7)
+        ax_fc.legend(ncol=2 if len(runs) > OVERLAID else 1, **below)
         ax_fc.grid(alpha=0.3)
     return save(fig, out, f"seed{seed}")
 
@@ -318,75 +322,94 @@ def all_figures(runs: dict[str, Result], out: Path, baseline_names: list[str] | 
 
 
 def _log_spaced(values) -> bool:
-    """Log-x for positive values spanning at least a factor of 10."""
+    """Log-x for positive numbers spanning at least a factor of 10."""
+    if not all(isinstance(v, (int, float)) for v in values):
+        return False
     v = np.asarray(values, dtype=float)
     return bool(np.all(v > 0) and v.max() / v.min() >= 10)
 
 
 def sweep_figure(summary: dict, out: Path) -> list[Path]:
-    """Median and bootstrap 95% CI of the median against the swept value, per model (and per
-    value of any other swept field). Diverged seeds are left out and counted; a point whose
-    seeds all diverged is drawn as an x at the top of the panel."""
+    """Median and bootstrap 95% CI of the median against one swept value, a line per model.
+    A sweep over more fields draws small multiples: a column per value of the others, a row
+    per metric, y shared along a row. Diverged seeds are left out and counted; a point whose
+    seeds all diverged is drawn as an x at the top of its panel. The legend is outside the panels."""
     swept = summary["swept"] or ["lr"]
     x_field = next((f for f in swept if f in VMAPPED), swept[0])  # a vmapped knob if there is one
     others = [f for f in swept if f != x_field]
+    columns = list(dict.fromkeys(tuple(p[f] for f in others) for p in summary["grid"]))
     metrics = list(SWEEP_METRICS)
-    fig, axes = subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        line = 0
-        for name, model in summary["models"].items():
-            groups: dict[tuple, list[dict]] = {}
-            for p in model["points"]:
-                groups.setdefault(tuple(p[f] for f in others), []).append(p)
-            for key, points in groups.items():
-                color = COLORS[line % len(COLORS)]
-                line += 1
-                label = ", ".join(
-                    [name] + ([point_label(dict(zip(others, key, strict=True)), others)] if others else [])
-                )
-                points = sorted(points, key=lambda p: p[x_field])
-                live = [p for p in points if p[metric]["median"] is not None]
-                x = [p[x_field] for p in live]
-                med = [p[metric]["median"] for p in live]
-                ci = np.array([p[metric]["median_ci95"] or [p[metric]["median"]] * 2 for p in live]).reshape(-1, 2)
-                n = points[0]["seeds"]
-                ax.plot(x, med, marker="o", color=color, label=f"{label}: median of {n} seeds")
-                ax.fill_between(x, ci[:, 0], ci[:, 1], color=color, alpha=0.2, lw=0, label=f"{label}: 95% CI")
-                for p in points:
-                    if p[metric]["median"] is None:
-                        ax.plot(p[x_field], 0.97, "x", ms=10, mew=2, color=color, transform=ax.get_xaxis_transform())
-                        ax.annotate(
-                            "all diverged",
-                            (p[x_field], 0.93),
-                            xycoords=("data", "axes fraction"),
-                            ha="center",
-                            fontsize=7,
-                            color=color,
-                        )
-                    elif p["diverged"]:
-                        ax.annotate(
-                            f"{p['diverged']}/{n} diverged",
-                            (p[x_field], p[metric]["median"]),
-                            textcoords="offset points",
-                            xytext=(0, 6),
-                            ha="center",
-                            fontsize=7,
-                            color=color,
-                        )
-        ax.plot([], [], "x", color="gray", label="all seeds diverged")
-        xs = [p[x_field] for m in summary["models"].values() for p in m["points"]]
+    if len(columns) == 1:  # the metrics side by side
+        fig, grid = subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+        panel = {(m, columns[0]): grid[0][i] for i, m in enumerate(metrics)}
+    else:
+        size = (max(8, 3.6 * len(columns)), 3.2 * len(metrics))
+        fig, grid = subplots(len(metrics), len(columns), figsize=size, sharex=True, sharey="row", squeeze=False)
+        panel = {(m, key): grid[i][j] for i, m in enumerate(metrics) for j, key in enumerate(columns)}
+    xs = list(dict.fromkeys(p[x_field] for p in summary["grid"]))
+    numeric = all(isinstance(v, (int, float)) for v in xs)
+    at = (lambda v: v) if numeric else xs.index  # names (optimizers) at 0, 1, ... in grid order
+    for (metric, key), ax in panel.items():
+        for i, (name, model) in enumerate(summary["models"].items()):
+            points = [p for p in model["points"] if tuple(p[f] for f in others) == key]
+            _sweep_line(ax, points, metric, x_field, at, name, COLORS[i % len(COLORS)])
         drawn = [p[metric]["median"] for m in summary["models"].values() for p in m["points"]]
         any_positive = any(v is not None and v > 0 for v in drawn)  # a log axis needs a value to show
         yscale = "log" if METRICS[metric].log_scale and any_positive else "linear"
-        ax.set(
-            xlabel=x_field, ylabel=METRICS[metric].label, yscale=yscale, xscale="log" if _log_spaced(xs) else "linear"
-        )
-        ax.set_title(f"{METRICS[metric].label} against {x_field}", fontsize=10)
-        ax.legend(fontsize=7)
+        ax.set(yscale=yscale, xscale="log" if _log_spaced(xs) else "linear")
+        if not numeric:
+            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
         ax.grid(alpha=0.3, which="both")
+        if len(columns) == 1:
+            ax.set(xlabel=x_field, ylabel=METRICS[metric].label)
+            ax.set_title(f"{METRICS[metric].label} against {x_field}", fontsize=10)
+        else:  # shared axes: each row and column labelled once
+            row, col = metrics.index(metric), columns.index(key)
+            if row == len(metrics) - 1:
+                ax.set_xlabel(x_field)
+            if col == 0:
+                ax.set_ylabel(METRICS[metric].label)
+            if row == 0:
+                ax.set_title(point_label(dict(zip(others, key, strict=True)), others), fontsize=10)
+    first = next(iter(panel.values()))
+    first.plot([], [], "x", color="gray", label="all seeds diverged")
     fig.suptitle(
-        "Band: percentile bootstrap 95% CI of the median over seeds; diverged seeds left out and counted",
+        "Median over seeds; band: percentile bootstrap 95% CI of the median; diverged seeds left out and counted",
         fontsize=9,
     )
     fig.tight_layout()
+    legend_beside(fig, list(panel.values()), fontsize=7)
     return save(fig, out, "sweep")
+
+
+def _sweep_line(ax, points: list[dict], metric: str, x_field: str, at, name: str, color) -> None:
+    """One model's median and 95% CI band over its `points`; x marks where every seed diverged."""
+    points = sorted(points, key=lambda p: at(p[x_field]))
+    live = [p for p in points if p[metric]["median"] is not None]
+    x = [at(p[x_field]) for p in live]
+    med = [p[metric]["median"] for p in live]
+    ci = np.array([p[metric]["median_ci95"] or [p[metric]["median"]] * 2 for p in live]).reshape(-1, 2)
+    n = points[0]["seeds"]
+    ax.plot(x, med, marker="o", color=color, label=f"{name}: median of {n} seeds")
+    ax.fill_between(x, ci[:, 0], ci[:, 1], color=color, alpha=0.2, lw=0, label=f"{name}: 95% CI")
+    for p in points:
+        if p[metric]["median"] is None:
+            ax.plot(at(p[x_field]), 0.97, "x", ms=10, mew=2, color=color, transform=ax.get_xaxis_transform())
+            ax.annotate(
+                "all diverged",
+                (at(p[x_field]), 0.93),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                fontsize=7,
+                color=color,
+            )
+        elif p["diverged"]:
+            ax.annotate(
+                f"{p['diverged']}/{n} diverged",
+                (at(p[x_field]), p[metric]["median"]),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+                color=color,
+            )

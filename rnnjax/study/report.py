@@ -414,6 +414,19 @@ def point_summary(run: Result, point: dict) -> dict:
     return out
 
 
+MOVING_TARGET = (
+    "under the notebook's protocol the forecast starts after the first target window (at y[window + 1]), "
+    "so its origin and truth move with window: grid points of different windows are scored on different "
+    "values (--protocol holdout scores every window on the same held-out values)"
+)
+
+
+def sweep_warnings(protocol: str, swept) -> list[str]:
+    """What the sweep's numbers do not say for themselves, one line each: under the notebook's
+    protocol the forecast starts after the first target window, so a window axis moves it."""
+    return [MOVING_TARGET] if protocol == "notebook" and "window" in swept else []
+
+
 def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) -> dict:
     models = {}
     for name, runs in results.items():
@@ -436,6 +449,7 @@ def sweep_summary(results: dict[str, list[Result]], grid: Grid, processes: int) 
         "protocol": cfg.forecast_protocol,
         "primary": primary(cfg),
         "swept": list(grid.swept),
+        "warnings": sweep_warnings(cfg.forecast_protocol, grid.swept),
         "grid": grid.points,
         "seeds": next(iter(results.values()))[0].cfg.seeds,
         "processes": processes,
@@ -468,6 +482,7 @@ def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
         "",
         intro,
         "",
+        *(f"**Warning:** {warning}.\n" for warning in summary.get("warnings", [])),
         f"## Ranking per grid point by median {label} (lower is better)",
         "",
     ]

@@ -96,7 +96,7 @@ def test_every_epoch_reshuffles():
     # every training window exactly once per epoch
     firsts = np.asarray(a.x_BxTxI[..., 0, 0])[np.asarray(a.mask_B) > 0]
     np.testing.assert_array_equal(np.sort(firsts), np.sort(w.x_train[:, 0, 0]))
-    # each epoch's order comes from that epoch's split of the run's key (README: How it runs)
+    # each epoch's order comes from that epoch's split of the run's key (docs/performance.md: How it runs)
     model, params, key, got = fit_one(cfg)
     orders = []
     for _ in range(cfg.epochs):

@@ -3,6 +3,7 @@ before anything trains."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,73 @@ def test_a_bad_host_device_count_is_refused(value):
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"RNNJAX_HOST_DEVICES={value!r}" in proc.stderr and "integer >= 1" in proc.stderr
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["log", "terminal"])
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_chunk_elsewhere(tty, capsys, monkeypatch):
+    from rnnjax.core.config import Config
+    from rnnjax.core.train import History, Progress
+    from rnnjax.study import cli
+    from rnnjax.study.runner import Unit
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    units = [Unit("gru", 0, 3, 3), Unit("gru", 3, 5, 3)]  # two programs: the lines say which runs
+    bars = cli.Bars(cli.CtrlC())
+    bars.start_model("gru", Config(epochs=10), units, dict.fromkeys(units, 0))
+    loss = np.array([[0.5, 0.2], [0.5, 0.4], [0.5, np.nan]])  # a diverged run is left out of the median
+    bars.chunk(units[0], Progress(2, History(loss, loss + 0.1), None, 0.0))
+    bars.chunk(units[1], Progress(2, History(loss[:2], loss[:2] + 0.1), None, 0.0))
+    bars.end_model("gru", None, None)
+    err = capsys.readouterr().err
+    if tty:
+        assert "\r" in err and "gru: 5 runs in 2 programs" in err and "median_loss=0.3" in err
+    else:
+        assert "\r" not in err
+        lines = [line.rsplit("  ", 1)[0] for line in err.splitlines()]  # the elapsed seconds vary
+        assert lines == [
+            "gru  runs 0-2  epoch 2/10  median loss 0.3  val 0.4",
+            "gru  runs 3-4  epoch 2/10  median loss 0.3  val 0.4",
+        ]
+
+
+@pytest.mark.parametrize("script", ["gru_vs_lstm", "sweep"])
+def test_help_names_the_choices_of_every_registry_backed_flag(script, capsys, monkeypatch):
+    from rnnjax.core.cells import CELLS
+    from rnnjax.study import cli
+
+    monkeypatch.setenv("COLUMNS", "2000")  # one line per flag
+    module = scripts.load(script)
+    monkeypatch.setitem(CELLS, "mycell", CELLS["gru"])  # registered by user code after the script loaded
+    with pytest.raises(SystemExit) as done:
+        module.parse(["--help"])
+    assert done.value.code == 0
+    blocks = re.split(r"\n(?=  -)", capsys.readouterr().out)  # a flag's block: its line(s) of help
+    help_of = {words[0]: " ".join(words[1:]) for words in map(str.split, blocks)}
+    for field, names in cli.choices().items():
+        flag = "--models" if field == "cell" else "--" + field.replace("_", "-")
+        assert ", ".join(names) in help_of[flag], (flag, help_of[flag])
+    assert "mycell" in help_of["--models"]
+    if script == "gru_vs_lstm":
+        assert "naive, seasonal, drift, mean, ar" in help_of["--baselines"]
+        assert "forecast_rmse" in help_of["--primary"] and "mase" in help_of["--primary"]
+
+
+def test_the_choices_the_help_names_are_those_config_allows():
+    import dataclasses
+
+    from rnnjax.core.config import Config, ConfigError
+    from rnnjax.study import cli
+
+    choices = cli.choices()
+    for field in dataclasses.fields(Config):
+        if field.type is not str:
+            continue
+        try:
+            Config(**{field.name: "nonsense"})
+            refused = ""
+        except ConfigError as err:
+            refused = str(err)
+        if field.name in choices:
+            assert refused.endswith("must be one of " + ", ".join(choices[field.name])), refused
+        else:
+            assert "must be one of" not in refused, f"{field.name} has choices cli.choices() does not list"

@@ -4,6 +4,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweep.py"
 # every run of this module on one backend, so that its results compare bit for bit (and two
 # processes on one machine never share a GPU)
 CPU = {**os.environ, "JAX_PLATFORMS": "cpu"}
-# lr 1.0 at hidden 8 diverges (README: Long runs); 0.01 never does
+# lr 1.0 at hidden 8 diverges (docs/usage.md: Long runs); 0.01 never does
 SWEEP_ARGS = ["--lr", "0.01,1.0", "--seeds", "3", "--epochs", "12", "--hidden", "8", "--horizon", "30"]
 
 
@@ -47,12 +48,14 @@ def _rows(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "one"
-    stdout = _finish(_sweep(out))
-    return out, stdout
+    proc = _sweep(out)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    return out, stdout, stderr
 
 
 def test_the_sweep_writes_its_run_folder(one_process):
-    out, stdout = one_process
+    out, stdout, _ = one_process
     assert {p.name for p in out.iterdir()} >= {
         "config.json",
         "metrics.csv",
@@ -91,6 +94,15 @@ def test_the_sweep_writes_its_run_folder(one_process):
     history = np.load(out / "history.npz")
     assert history["gru_loss"].shape == (2, 3, 12)
     assert "gru lr=0.01: forecast RMSE median" in stdout
+
+
+def test_progress_in_a_log_is_one_line_per_chunk(one_process):
+    """stderr is a pipe here, not a terminal: a line per chunk (of one epoch), no repainted bar."""
+    stderr = one_process[2]
+    assert "\r" not in stderr and "warning:" not in stderr  # an lr axis moves no forecast
+    for model in ("gru", "lstm"):
+        line = rf"^{model}  epoch (\d+)/12  median loss \S+  val \S+  \d+\.\d s$"
+        assert [int(e) for e in re.findall(line, stderr, re.MULTILINE)] == list(range(1, 13)), stderr[-2000:]
 
 
 def _interrupt(out: Path, sig, *extra, env=None) -> subprocess.Popen:
@@ -150,7 +162,7 @@ def test_a_killed_sweep_resumes_bit_identical(one_process, tmp_path, sig):
 def test_a_finished_sweep_reads_back_whole(one_process):
     import rnnjax as rj
 
-    out, _ = one_process
+    out, *_ = one_process
     folder = rj.load_run(out)
     assert folder.kind == "sweep" and list(folder.results) == ["gru", "lstm"]
     forecasts = np.load(out / "forecasts.npz")
@@ -271,6 +283,36 @@ def test_an_optimizer_axis_is_a_program_per_optimizer(tmp_path, monkeypatch):
     ]
     sgd, adam = (np.array([float(r["final_loss"]) for r in rows if r["optimizer"] == o]) for o in ("sgd", "adam"))
     assert not np.allclose(sgd, adam)  # the two optimisers trained differently
+
+
+@pytest.mark.parametrize("protocol", ["notebook", "holdout"])
+def test_a_window_axis_under_the_notebooks_protocol_warns_that_the_target_moves(
+    protocol, tmp_path, capsys, monkeypatch
+):
+    """The notebook's forecast starts after the first target window: one line on stderr before
+    training, and a line in the report and the summary. Holdout's origin does not move: no warning."""
+
+    class Untrained(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Untrained
+
+    if protocol == "holdout":  # the warning would come before training: no need to train
+        monkeypatch.setattr(SWEEP.cli, "run_with_progress", stop)
+    out = tmp_path / protocol
+    argv = ["--models", "gru", "--window", "4,6", "--seeds", "2", "--epochs", "2", "--hidden", "4", "--horizon", "10"]
+    try:
+        SWEEP.main([*argv, "--protocol", protocol, "--out", str(out)])
+    except Untrained:
+        assert protocol == "holdout"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    if protocol == "holdout":
+        assert warnings == []
+        return
+    assert warnings == [f"warning: {SWEEP.report.MOVING_TARGET}"] and "origin and truth move with window" in warnings[0]
+    assert json.loads((out / "summary.json").read_text())["warnings"] == [SWEEP.report.MOVING_TARGET]
+    assert f"**Warning:** {SWEEP.report.MOVING_TARGET}." in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, named", BAD)
