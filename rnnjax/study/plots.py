@@ -215,16 +215,14 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
             )
             held = cfg.forecast_protocol == "holdout"
             ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if held else "truth")
+            shown = _shown_range(first.context, first.truth, *(r.masked(r.forecast, drop=True) for r in views.values()))
             for j, (name, values) in enumerate(base.items()):
                 style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
-                ax.plot(
-                    t,
-                    values if channel is None else values[:, k],
-                    color=grey,
-                    lw=0.9,
-                    ls=style,
-                    label=f"baseline: {name}",
-                )
+                line = values if channel is None else values[:, k]
+                off = not np.all((line >= shown[0]) & (line <= shown[1]))
+                label = f"baseline: {name}" + (" (leaves the plot)" if off else "")
+                ax.plot(t, line, color=grey, lw=0.9, ls=style, label=label)
+            ax.set_ylim(*shown)
         for i, (name, run) in enumerate(views.items()):
             ax, color = ax_of[channel, name], COLORS[i % len(COLORS)]
             kept = run.masked(run.forecast, drop=True)
@@ -236,6 +234,15 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
     title = f"Closed-loop {held}forecast ({cfg.forecast_mode} mode, {cfg.steps} steps); band = 10-90% over seeds"
     legend = {"fontsize": 7}
     return finish_panels(fig, axes, out, "forecast", title, "sample index", "y", legend)
+
+
+def _shown_range(*values) -> tuple[float, float]:
+    """The y range that shows the context, the truth and the models' forecasts with a
+    margin: a baseline that runs off it (an unstable AR) is cut, not the scale of the rest."""
+    finite = np.concatenate([np.ravel(v)[np.isfinite(np.ravel(v))] for v in values])
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    pad = 0.15 * (hi - lo) or 1.0
+    return lo - pad, hi + pad
 
 
 def horizon_figure(runs: dict[str, Result], out: Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """rnnjax against Keras 3 itself: golden fixtures that Keras wrote (tests/fixtures/keras,
 made by its generate.py through the optional `keras` extra), so the suite needs no Keras.
 Each holds Keras's initial weights, its per-epoch losses and its final weights for one
-optimiser, schedule, clipping, early-stopping or stacked-layer case (shuffle off). rnnjax
+optimiser, schedule, clipping, early-stopping, stacked-layer or several-channel case
+(shuffle off). rnnjax
 starts from the same weights on the same windows and must end where Keras did."""
 
 import dataclasses
@@ -31,7 +32,7 @@ BOTH_CELLS = (
     "adamw_wd05",
     "adam_early",
 )
-BOTH_CELLS += ("stacked_sgd", "stacked_adam")
+BOTH_CELLS += ("stacked_sgd", "stacked_adam", "channels_sgd", "channels_adam")
 CASES = [p for p in sorted(FIXTURES.glob("*.npz")) if p.stem.endswith("_gru") or p.stem[: -len("_lstm")] in BOTH_CELLS]
 FIELDS = {f.name for f in dataclasses.fields(Config)}
 
@@ -46,7 +47,7 @@ def _weights(fixture, which: str) -> dict:
 
 
 def test_the_fixtures_are_there():
-    assert len(list(FIXTURES.glob("*.npz"))) == 44, f"expected Keras's 44 fixtures in {FIXTURES}"
+    assert len(list(FIXTURES.glob("*.npz"))) == 48, f"expected Keras's 48 fixtures in {FIXTURES}"
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
