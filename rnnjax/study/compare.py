@@ -12,7 +12,7 @@ from rnnjax.study.metrics import METRICS
 # weights (seed, size, init) and the same data, windows and forecast span
 PAIRING_FIELDS = (
     "seed", "seeds", "hidden", "window", "layers", "init",
-    "series", "data", "data_sha256", "column", "n_points", "x_start", "x_stop", "spacing", "tau", "noise",
+    "series", "channels", "targets", "data", "data_sha256", "column", "columns", "n_points", "x_start", "x_stop", "spacing", "tau", "noise",
     "noise_seed", "normalize", "val_fraction", "protocol", "test", "origins", "stride", "horizon", "forecast_mode",
 )  # fmt: skip
 
