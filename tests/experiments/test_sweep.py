@@ -161,6 +161,20 @@ def test_a_finished_sweep_reads_back_whole(one_process):
     np.testing.assert_allclose(again, forecasts["gru"][0], rtol=1e-6, atol=1e-7)
 
 
+def test_a_finished_sweep_redraws_its_report_byte_for_byte(one_process, tmp_path):
+    import shutil
+
+    import rnnjax as rj
+
+    out = tmp_path / "copy"
+    shutil.copytree(one_process[0], out)
+    written = {name: (out / name).read_bytes() for name in ("report.md", "summary.json", "sweep.png", "sweep.svg")}
+    for name in written:
+        (out / name).unlink()
+    rj.report(out)
+    assert {name: (out / name).read_bytes() for name in written} == written
+
+
 def test_resuming_with_another_process_count_is_refused(one_process, tmp_path):
     out = tmp_path / "partial"
     out.mkdir()
