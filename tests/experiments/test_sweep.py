@@ -249,6 +249,7 @@ BAD = [
     (["--coordinator", "127.0.0.1:²", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
     (["--init-timeout", "100000000000"], "at most 86400"),
     (["--resume", ""], "--resume"),
+    (["--import", "no_such_cells.py", "--models", "gru,mycell"], "--import no_such_cells.py failed: no such file"),
 ]
 
 
