@@ -20,7 +20,6 @@ SCRIPT = "experiments/gru_vs_lstm.py"
 
 
 def parse(argv):
-    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "run")
     parser.add_argument(
@@ -38,7 +37,7 @@ def parse(argv):
     cli.add_config_flags(parser, skip=("cell", "fold"))  # a backtest trains every origin: --origins
     args = parser.parse_args(argv)
     cli.refuse_below_one(args, "chunk")
-    return args, imports
+    return args
 
 
 def new_run(args, argv, imports):
@@ -77,7 +76,8 @@ def report_options(args, cfg) -> dict:
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core, before anything computes
     argv = sys.argv[1:] if argv is None else argv
-    args, imports = parse(argv)
+    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
+    args = parse(argv)
     cli.compile_cache(args.no_compile_cache)
     out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv, imports)
     saved = rec.get("report") or {"baselines": None, "primary": None}

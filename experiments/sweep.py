@@ -59,7 +59,6 @@ _int_list.__name__ = "comma-separated list of distinct integers"
 
 
 def parse(argv):
-    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
@@ -81,7 +80,7 @@ def parse(argv):
     if args.init_timeout > 86_400:
         cli.fail(f"error: --init-timeout {args.init_timeout} is not allowed: at most 86400 (a day)")
     check_processes(args)
-    return args, imports
+    return args
 
 
 def check_processes(args):
@@ -123,7 +122,8 @@ def new_study(args) -> Study:
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core; starts no backend: jax.distributed still can
     argv = sys.argv[1:] if argv is None else argv
-    args, imports = parse(argv)
+    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
+    args = parse(argv)
     processes = args.num_processes or distributed.cluster_size()
     cli.compile_cache(args.no_compile_cache)
     if processes > 1 and args.out is None and args.resume is None:
