@@ -262,11 +262,13 @@ def test_an_optimizer_axis_is_a_program_per_optimizer(tmp_path, monkeypatch):
     shapes = []
     real = SWEEP.cli.run_with_progress
 
-    def counting(study, *args, **kwargs):
+    def counting(out, rec, *args, **kwargs):
         from rnnjax.study.grid import shape_groups
+        from rnnjax.study.outputs import study_of
 
+        study = study_of(rec)
         shapes.extend(g.shape for g in shape_groups(study.grid, study.seeds))
-        return real(study, *args, **kwargs)
+        return real(out, rec, *args, **kwargs)
 
     monkeypatch.setattr(SWEEP.cli, "run_with_progress", counting)
     out = tmp_path / "opt"
