@@ -1,6 +1,7 @@
 """The Python API: the README's "Use from Python" example runs as written, import order does
 not matter, and analysis code does not start JAX."""
 
+import json
 import os
 import re
 import shutil
@@ -152,10 +153,11 @@ def test_a_run_folder_from_python_resumes_and_redraws_byte_identically(tmp_path)
             rj.run_study(study, folder=out)
 
 
-def test_a_run_folder_refuses_what_it_could_not_record(tmp_path):
+def test_a_run_folder_refuses_what_it_could_not_record(tmp_path, monkeypatch):
     import rnnjax as rj
     from rnnjax.study import folders
 
+    monkeypatch.chdir(tmp_path)
     cfg = rj.Config(**TINY)
     with pytest.raises(folders.RunDirError, match="model name '../x' is not allowed"):
         rj.run_study(rj.Study({"../x": cfg}, rj.make_grid(cfg)), folder=tmp_path / "a")
@@ -163,11 +165,19 @@ def test_a_run_folder_refuses_what_it_could_not_record(tmp_path):
     array = rj.Config(data=y, **TINY)
     with pytest.raises(folders.RunDirError, match="trains on an array"):
         rj.run_study(rj.Study({"gru": array}, rj.make_grid(array)), folder=tmp_path / "b")
+    (tmp_path / "plain.py").write_text("x = 1\n")  # registers nothing, is recorded all the same
+
+    class Kill:
+        start_model = end_model = staticmethod(lambda *a: None)
+
+        def chunk(self, unit, progress):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rj.run_study(rj.Study({"gru": cfg}, rj.make_grid(cfg)), tmp_path / "c", monitor=Kill(), imports=["plain.py"])
+    (imported,) = json.loads((tmp_path / "c" / "config.json").read_text())["imports"]
+    assert imported["given"] == "plain.py" and imported["path"] == str(tmp_path / "plain.py")
     other = cfg.replace(lr=0.1)
-    rj.run_study(rj.Study({"gru": cfg}, rj.make_grid(cfg)), folder=tmp_path / "c")
-    (tmp_path / "c" / "config.json").write_text(
-        (tmp_path / "c" / "config.json").read_text().replace('"finished": true', '"finished": false')
-    )
     with pytest.raises(folders.RunDirError, match="holds another study"):
         rj.run_study(rj.Study({"gru": other}, rj.make_grid(other)), folder=tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
