@@ -12,11 +12,14 @@ from rnnjax.study import cli, folders
 
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core, before anything computes
+    argv = sys.argv[1:] if argv is None else argv
+    imports = cli.import_user_code(argv)  # before --cell and --series are checked
     parser = cli.Parser(description=__doc__.splitlines()[0])
+    cli.add_import_flag(parser)
     parser.add_argument("--out", default=None, help="a new or empty folder (default: runs/<time stamp>)")
     cli.add_config_flags(parser, skip=("protocol", "fold"))
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    given = {k: v for k, v in vars(args).items() if k != "out" and v is not None}
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if k not in ("out", "imports") and v is not None}
     defaults = {"series": "sunspots", "origins": 8, "horizon": 12, "seeds": 16, "epochs": 200}
     if "data" in given:  # a file is the series
         defaults.pop("series")
@@ -30,7 +33,9 @@ def main(argv=None):
         f"{t.separate_s:.1f} s ({ratio:.2f}x)"
     )
     print(line)
-    folders.write_json(out / "backtest_speed.json", t._asdict() | {"ratio": ratio, "config": cfg.as_dict()})
+    folders.write_json(
+        out / "backtest_speed.json", t._asdict() | {"ratio": ratio, "config": cfg.as_dict(), "imports": imports}
+    )
     from rnnjax.study.plots import finish, subplots
 
     fig, ax = subplots(figsize=(6, 3.5))

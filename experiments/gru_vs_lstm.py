@@ -7,14 +7,13 @@ python experiments/gru_vs_lstm.py --resume runs/mine    # after a kill or Ctrl-C
 
 import signal
 import sys
-import time
 
 if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (status 130)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # isort: split
 from rnnjax.scaling import runtime
-from rnnjax.study import baselines, cli, folders, notebook, outputs
+from rnnjax.study import baselines, cli, run_folder
 from rnnjax.study.grid import Study, make_grid
 from rnnjax.study.metrics import METRICS
 
@@ -46,7 +45,7 @@ def parse(argv):
     return args
 
 
-def new_run(args, argv):
+def new_run(args, argv, imports):
     configs = {name: cli.config_from_args(args, **fields) for name, fields in cli.models_from_args(args).items()}
     first = next(iter(configs.values()))
     # a backtest's origins are a grid axis: origins x seeds of a model train as one program
@@ -56,8 +55,7 @@ def new_run(args, argv):
     cli.refuse_too_big(study)
     out = cli.new_folder(args.out)
     command = cli.command(SCRIPT, argv)
-    rec = outputs.record("experiment", study, command, chunk=args.chunk, processes=1, report=options)
-    folders.write_json(out / "config.json", rec)
+    rec = run_folder.begin(out, study, command, imports, "experiment", chunk=args.chunk, processes=1, report=options)
     return out, rec
 
 
@@ -85,24 +83,18 @@ def report_options(args, cfg) -> dict:
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core, before anything computes
     argv = sys.argv[1:] if argv is None else argv
+    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
     args = parse(argv)
     cli.compile_cache(args.no_compile_cache)
-    out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv)
+    out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv, imports)
     saved = rec.get("report") or {"baselines": None, "primary": None}
     given = {"baselines": None if args.baselines is None else args.baselines.split(","), "primary": args.primary}
     differ = [f for f, v in given.items() if args.resume is not None and v is not None and v != saved[f]]
     if differ:
         cli.fail(f"error: --resume with a different report: {', '.join(differ)} ({saved} in the run)")
 
-    start = time.perf_counter()
-    study = outputs.study_of(rec)
-    chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
-    results = cli.run_with_progress(study, out, chunk, None, SCRIPT, summaries=True)
-    with cli.writing_outputs(SCRIPT, out):
-        # the notebook's claims are about its own protocol: an in-sample forecast
-        in_sample = next(iter(study.configs.values())).forecast_protocol == "notebook"
-        claims = notebook.CLAIMS if in_sample else None
-        summary = outputs.write_experiment(out, rec, results, time.perf_counter() - start, claims)
+    trained = cli.run_with_progress(out, rec, args.chunk, SCRIPT, summaries=True)
+    summary = cli.write_outputs(out, rec, trained, SCRIPT)
     for name, m in summary["models"].items():
         print(
             f"{name}: {m['params']:,} params, {m['seeds']} seeds ({m['diverged']} diverged), median "

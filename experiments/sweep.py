@@ -14,7 +14,6 @@ import dataclasses
 import math
 import signal
 import sys
-import time
 from pathlib import Path
 
 if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (status 130)
@@ -25,7 +24,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
-from rnnjax.study import cli, folders, outputs, report
+from rnnjax.study import cli, outputs, report, run_folder
 from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
@@ -129,6 +128,7 @@ def new_study(args) -> Study:
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core; starts no backend: jax.distributed still can
     argv = sys.argv[1:] if argv is None else argv
+    imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
     args = parse(argv)
     processes = args.num_processes or distributed.cluster_size()
     cli.compile_cache(args.no_compile_cache)
@@ -147,7 +147,6 @@ def main(argv=None):
                 f"error: --resume {args.resume!r} ran as {rec['processes']} process(es), not {processes}: resume it "
                 "with the same --num-processes (each process's checkpoints hold its own block of runs)"
             )
-        study = outputs.study_of(rec)
     else:
         study = new_study(args)
         cli.refuse_too_big(study, args.seed_chunk, processes)
@@ -159,25 +158,24 @@ def main(argv=None):
     if args.resume is None:
         devices = [str(d) for d in jax.local_devices()]
         extra = {"chunk": args.chunk, "seed_chunk": args.seed_chunk, "processes": processes, "local_devices": devices}
-        rec = outputs.record("sweep", study, cli.command(SCRIPT, argv), **extra)
+        command = cli.command(SCRIPT, argv)
         if writer:
-            folders.write_json(out / "config.json", rec)
-
+            rec = run_folder.begin(out, study, command, imports, "sweep", **extra)
+        else:  # the same record, unwritten: only process 0 writes the folder
+            rec = outputs.record("sweep", study, command, imports, **extra)
     if writer:  # before training: a reader of the log learns it before the numbers
-        for warning in report.sweep_warnings(next(iter(study.configs.values())).forecast_protocol, study.grid.swept):
+        planned = outputs.study_of(rec)
+        for warning in report.sweep_warnings(
+            next(iter(planned.configs.values())).forecast_protocol, planned.grid.swept
+        ):
             print(f"warning: {warning}", file=sys.stderr)
-    start = time.perf_counter()
-    chunk = rec["chunk"] if args.chunk is None else args.chunk  # any chunk gives the same numbers
     processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
     if args.coordinator is not None:
         processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
-    results = cli.run_with_progress(
-        study, out, chunk, rec["seed_chunk"], SCRIPT, show=writer, resume_flags=processes_flags
-    )
+    trained = cli.run_with_progress(out, rec, args.chunk, SCRIPT, show=writer, resume_flags=processes_flags)
     if not writer:
         return
-    with cli.writing_outputs(SCRIPT, out, processes_flags):
-        summary = outputs.write_sweep(out, rec, results, time.perf_counter() - start)
+    summary = cli.write_outputs(out, rec, trained, SCRIPT, processes_flags)
     for name, model in summary["models"].items():
         for p in model["points"]:
             values = report.point_label(p, summary["swept"]) or "the one point"

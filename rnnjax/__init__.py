@@ -3,8 +3,10 @@
     import rnnjax as rj
     r = rj.run(rj.Config(cell="gru", seeds=8, epochs=200))   # one model end to end
     r.params, r.loss, r.val_loss, r.forecast                  # [seeds, ...] NumPy arrays
+    rj.run_study(study, folder="runs/mine")                   # the scripts' run folder, resumable
     folder = rj.load_run("runs/mine")                         # a finished experiment or sweep
     folder["gru"][0].params
+    rj.report("runs/mine")                                    # its report and figures redrawn
 
 The package is three layers: `rnnjax.core` (config, data, cells, model, train, forecast:
 the maths), `rnnjax.study` (the runner, metrics, statistics, report, figures, run folders,
@@ -27,7 +29,8 @@ _API = {
     "Study": "rnnjax.study.grid",
     "make_grid": "rnnjax.study.grid",
     "run": "rnnjax.study.runner",
-    "run_study": "rnnjax.study.runner",
+    "run_study": "rnnjax.study.run_folder",
+    "report": "rnnjax.study.run_folder",
     "train": "rnnjax.study.train",
     "forecast": "rnnjax.core.forecast",
     "load_run": "rnnjax.study.outputs",
@@ -43,6 +46,7 @@ __all__ = [
     "forecast",
     "load_run",
     "make_grid",
+    "report",
     "run",
     "run_study",
     "train",

@@ -32,3 +32,19 @@ def finished_run(tmp_path_factory) -> Path:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Total params: 5,201" not in proc.stdout and "run folder:" in proc.stdout  # hidden 8, not 40
     return out
+
+
+@pytest.fixture
+def registries():
+    """The registries (and --import's record of who registered what) as they were before the
+    test: code a test imports must not change what another test's names mean."""
+    from rnnjax.study import user_code
+
+    before = {kind: dict(registry) for kind, registry in user_code.registries().items()}
+    owners = dict(user_code._owner)
+    yield
+    for kind, registry in user_code.registries().items():
+        registry.clear()
+        registry.update(before[kind])
+    user_code._owner.clear()
+    user_code._owner.update(owners)

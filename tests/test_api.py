@@ -1,6 +1,7 @@
 """The Python API: the "Use from Python" example (docs/python.md) runs as written, import order does
 not matter, and analysis code does not start JAX."""
 
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,10 @@ assert rj.forecast(r.cfg.replace(horizon=30), r.params).shape == (4, 30)
 assert gru.params["cell"]["recurrent_kernel"].shape == (2, 8, 24) and gru.loss.shape == (2, 60)
 assert folder.kind == "experiment" and list(folder.results) == ["gru", "lstm"]
 assert mine.forecast.shape == (2, 30) and mine.cfg.length == 300 and mine.cfg.forecast_protocol == "holdout" and 0 < np.median(mine.forecast) < 100
+import json, os
+assert results["lstm"][0].loss.shape == (2, 5) and rj.load_run("runs/api").kind == "experiment"
+assert {"config.json", "metrics.csv", "params.npz", "summary.json", "report.md", "loss.png", "checkpoints"} <= set(os.listdir("runs/api"))
+assert json.load(open("runs/api/config.json"))["finished"]
 print("ok")
 """
     assert python(code + checks, cwd=tmp_path).strip().endswith("ok")
@@ -98,3 +103,81 @@ def test_a_finished_folder_reads_back_with_its_trained_params(finished_run):
         np.testing.assert_array_equal(r.forecast, forecasts[name])
         again = rj.forecast(r.cfg, r.params)
         np.testing.assert_allclose(again, forecasts[name], rtol=1e-6, atol=1e-7)
+
+
+TINY = {"seeds": 2, "epochs": 4, "hidden": 4, "horizon": 20}
+
+
+def test_a_run_folder_from_python_resumes_and_redraws_byte_identically(tmp_path):
+    """rj.run_study(study, folder=F): the scripts' folder, resumable by rj.run_study and by the
+    script, whose report rj.report redraws from the saved arrays byte for byte."""
+    import scripts
+
+    import rnnjax as rj
+    from rnnjax.study import folders
+
+    cfg = rj.Config(**TINY)
+    study = rj.Study({"gru": cfg}, rj.make_grid(cfg))
+    whole = tmp_path / "whole"
+    results = rj.run_study(study, folder=str(whole), chunk=2)  # a str folder, as a path is
+    assert list(results) == ["gru"] and results["gru"][0].loss.shape == (2, 4)
+    written = {name: (whole / name).read_bytes() for name in ("report.md", "summary.json", "loss.svg")}
+    for name in written:
+        (whole / name).unlink()
+    rj.report(whole)
+    assert {name: (whole / name).read_bytes() for name in written} == written
+
+    class Kill:  # the runner's monitor: a kill after the first chunk's checkpoint
+        def start_model(self, *a):
+            pass
+
+        def chunk(self, unit, progress):
+            raise KeyboardInterrupt
+
+        def end_model(self, *a):
+            pass
+
+    for name, resume in {
+        "api": lambda out: rj.run_study(study, folder=out),
+        "script": lambda out: scripts.load("gru_vs_lstm").main(["--resume", str(out), "--no-compile-cache"]),
+    }.items():
+        out = tmp_path / name
+        with pytest.raises(KeyboardInterrupt):
+            rj.run_study(study, folder=out, chunk=2, monitor=Kill())
+        assert not (out / "metrics.csv").exists()
+        if name == "script":
+            folders.release(out)  # this process's lock: the script claims it as another run would
+        resume(out)
+        assert (out / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+        with pytest.raises(folders.RunDirError, match="is a finished run"):
+            rj.run_study(study, folder=out)
+
+
+def test_a_run_folder_refuses_what_it_could_not_record(tmp_path, monkeypatch):
+    import rnnjax as rj
+    from rnnjax.study import folders
+
+    monkeypatch.chdir(tmp_path)
+    cfg = rj.Config(**TINY)
+    with pytest.raises(folders.RunDirError, match="model name '../x' is not allowed"):
+        rj.run_study(rj.Study({"../x": cfg}, rj.make_grid(cfg)), folder=tmp_path / "a")
+    y = 50 + 40 * np.sin(np.arange(300) / 7)
+    array = rj.Config(data=y, **TINY)
+    with pytest.raises(folders.RunDirError, match="trains on an array"):
+        rj.run_study(rj.Study({"gru": array}, rj.make_grid(array)), folder=tmp_path / "b")
+    (tmp_path / "plain.py").write_text("x = 1\n")  # registers nothing, is recorded all the same
+
+    class Kill:
+        start_model = end_model = staticmethod(lambda *a: None)
+
+        def chunk(self, unit, progress):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rj.run_study(rj.Study({"gru": cfg}, rj.make_grid(cfg)), tmp_path / "c", monitor=Kill(), imports=["plain.py"])
+    (imported,) = json.loads((tmp_path / "c" / "config.json").read_text())["imports"]
+    assert imported["given"] == "plain.py" and imported["path"] == str(tmp_path / "plain.py")
+    other = cfg.replace(lr=0.1)
+    with pytest.raises(folders.RunDirError, match="holds another study"):
+        rj.run_study(rj.Study({"gru": other}, rj.make_grid(other)), folder=tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -137,9 +137,39 @@ def one_of(field: str) -> str:
     return "one of " + ", ".join(choices()[field])
 
 
+def add_import_flag(parser: argparse.ArgumentParser) -> None:
+    """--import, for the help and argparse; `import_user_code` has imported them already."""
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE.py",
+        help="your own code that registers cells, series, metrics or baselines, imported before the other "
+        "flags are checked (repeatable; recorded, and imported again by --resume and rj.load_run)",
+    )
+
+
+def import_user_code(argv: list[str]) -> list[dict]:
+    """Import every --import in `argv` before the script's parser is built or any flag is
+    checked, so that --models and --series see what they register; their records (for
+    config.json), or exit 2 with the import's own error in one line."""
+    from rnnjax.study import user_code
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.error = lambda message: fail(f"error: {message}")  # e.g. --import without a value
+    early.add_argument("--import", dest="imports", action="append", default=[])
+    given = early.parse_known_args(argv)[0].imports
+    try:
+        return user_code.load_all(given)
+    except user_code.UserCodeError as err:
+        fail(f"error: {err}")
+
+
 def add_study_flags(parser: Parser, what: str) -> None:
-    """The flags every study script has (`what` it writes: "run", "sweep"): the models, a new
-    or resumed run folder, epochs per chunk, the compilation cache."""
+    """The flags every study script has (`what` it writes: "run", "sweep"): your own code,
+    the models, a new or resumed run folder, epochs per chunk, the compilation cache."""
+    add_import_flag(parser)
     parser.add_argument(
         "--models",
         default=None,
@@ -289,8 +319,20 @@ UNUSED_WHY = {
 }
 
 
+def script_path(script: str) -> str:
+    """The script as the working folder reaches it (`script`: its path from the repository
+    root): relative when it lies below, else absolute."""
+    path = Path(__file__).resolve().parents[2] / script
+    if not path.is_file():  # rnnjax installed apart from its scripts
+        return script
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
 def command(script: str, argv: list[str]) -> str:
-    return shlex.join(["python", script, *argv])
+    """The command line that reruns the script as given, from the working folder (config.json
+    records it as `cwd`)."""
+    return shlex.join(["python", script_path(script), *argv])
 
 
 def refuse_too_big(study, seed_chunk=None, processes: int = 1) -> None:
@@ -348,6 +390,13 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
         )
     if rec.get("finished"):
         fail(f"error: --resume {args.resume!r} is a finished run; nothing to resume")
+    recorded = [i["path"] if i["given"].endswith(".py") else i["given"] for i in rec.get("imports", [])]
+    given = [os.path.abspath(g) if g.endswith(".py") else g for g in args.imports]
+    if given and given != recorded:
+        fail(
+            f"error: --import {' '.join(args.imports)} differs from the run's imports "
+            f"({', '.join(recorded) or 'none'}): a resume imports the run's own"
+        )
     study = outputs.study_of(rec)
     if args.models is not None:
         wanted = models_from_args(args)
@@ -449,7 +498,7 @@ def _median_last(history_RxE) -> float | None:
 
 
 def resume_hint(script: str, out: Path, resume_flags=()) -> str:
-    return shlex.join(["python", script, "--resume", str(out), *resume_flags])
+    return shlex.join(["python", script_path(script), "--resume", str(out), *resume_flags])
 
 
 @contextlib.contextmanager
@@ -477,16 +526,16 @@ def main_guard(main) -> None:
         raise SystemExit(130) from None
 
 
-def run_with_progress(study, out: Path, chunk, seed_chunk, script: str, show=True, summaries=False, resume_flags=()):
-    """The runner over `out`'s checkpoints, with progress bars; Ctrl-C checkpoints the chunk,
-    prints how to resume (with `resume_flags`) and exits 130; a damaged checkpoint exits 2
-    with one line."""
-    from rnnjax.study import checkpoint, runner
+def run_with_progress(out: Path, rec: dict, chunk, script: str, show=True, summaries=False, resume_flags=()):
+    """`run_folder.train` (the runner over `out`'s checkpoints) with progress bars; Ctrl-C
+    checkpoints the chunk, prints how to resume (with `resume_flags`) and exits 130; a
+    damaged checkpoint exits 2 with one line."""
+    from rnnjax.study import checkpoint, run_folder
 
-    _note_interpreted_kernels(study)
+    _note_interpreted_kernels(outputs.study_of(rec))
     try:
         with CtrlC() as ctrl_c:
-            results = runner.run_study(study, out, chunk, seed_chunk, Bars(ctrl_c, show, summaries))
+            trained = run_folder.train(out, rec, chunk, Bars(ctrl_c, show, summaries))
             ctrl_c.check()
     except KeyboardInterrupt:
         print(
@@ -506,7 +555,16 @@ def run_with_progress(study, out: Path, chunk, seed_chunk, script: str, show=Tru
             f"error: ran out of memory ({type(err).__name__}); the finished chunks are checkpointed: resume on a "
             f"machine with more memory with: {resume_hint(script, out, resume_flags)}"
         )
-    return results
+    return trained
+
+
+def write_outputs(out: Path, rec: dict, trained, script: str, resume_flags=()) -> dict:
+    """`run_folder.write` (every output, config.json last); Ctrl-C meanwhile is one line and
+    exit 130 (`writing_outputs`). Returns the summary."""
+    from rnnjax.study import run_folder
+
+    with writing_outputs(script, out, resume_flags):
+        return run_folder.write(out, rec, trained)
 
 
 def _note_interpreted_kernels(study) -> None:

@@ -9,15 +9,20 @@ import json
 import os
 import platform
 import secrets
+import subprocess
 import tempfile
 import time
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 RUNS_ROOT = Path("runs")
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib")
+# every package that shapes a run's numbers, figures or outputs (statsmodels: the ARIMA and ETS
+# baselines, the sunspots series; None where it is not installed)
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "matplotlib", "statsmodels", "tqdm")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 class RunDirError(ValueError):
@@ -132,10 +137,11 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def environment() -> dict:
-    """What produced the numbers: versions, backend, devices, PRNG implementation."""
+    """What produced the numbers: rnnjax's version and git commit, package versions, backend,
+    devices and their kind, PRNG implementation."""
     import jax
 
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "rnnjax": rnnjax_version()}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -143,8 +149,42 @@ def environment() -> dict:
             versions[name] = None
     return {
         "versions": versions,
+        "git": git_state(),
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
         "prng_impl": str(jax.config.jax_default_prng_impl),
         "platform": platform.platform(),
     }
+
+
+def rnnjax_version() -> str | None:
+    """The installed version, else (a checkout on the path, not installed) pyproject's."""
+    try:
+        return metadata.version("rnnjax")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        return tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def git_state() -> dict:
+    """The commit of the checkout rnnjax runs from, and whether its tracked files differ from
+    it (`dirty`); both None when rnnjax is not run from a git checkout of its own (an
+    installed package, git absent)."""
+    top = _git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != PACKAGE_DIR.parent:  # e.g. site-packages inside another repo
+        return {"commit": None, "dirty": None}
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}

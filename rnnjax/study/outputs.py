@@ -9,24 +9,29 @@ grid point and its figure.
 """
 
 import json
+import os
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from rnnjax.core.config import Config, ConfigError
-from rnnjax.study import folders, metrics, plots, report
+from rnnjax.study import folders, metrics, plots, report, user_code
 from rnnjax.study.grid import GRID_FIELDS, Grid, Study, at_point, is_model_name
 from rnnjax.study.results import Pooled, Result, Timing
 
 KINDS = ("experiment", "sweep")
 
 
-def record(kind: str, study: Study, command: str, **extra) -> dict:
-    """config.json's content when a run starts: what it is and how to resume it."""
+def record(kind: str, study: Study, command: str, imports: list[dict] = (), **extra) -> dict:
+    """config.json's content when a run starts: what it is, how to resume it, and the user
+    code it imported (`user_code.load`'s records), which a resume and `load_run` import again."""
     return {
         "kind": kind,
         "command": command,
+        "cwd": os.getcwd(),  # where the command reruns as written (its relative paths)
+        "imports": list(imports),
         "models": {name: cfg.as_dict() for name, cfg in study.configs.items()},
         "grid": study.grid.points,
         "swept": list(study.grid.swept),
@@ -44,6 +49,7 @@ def read_record(out: Path) -> dict:
         if "kind" not in rec:
             raise folders.RunDirError(f"{str(out)!r} was written by an older rnnjax (no kind in config.json)")
         _check_record(rec)
+        user_code.restore(rec.get("imports", []))  # before the models: they may name its cells
         _check_model_names(out, rec["models"])
         study = study_of(rec)
         first = next(iter(study.configs.values()))
@@ -52,7 +58,7 @@ def read_record(out: Path) -> dict:
         return rec
     except folders.RunDirError:
         raise
-    except ConfigError as err:  # e.g. its data file changed or went missing
+    except (ConfigError, user_code.UserCodeError) as err:  # e.g. its data file or imported code changed
         raise folders.RunDirError(f"{str(out)!r} cannot be used: {err}") from None
     except FileNotFoundError:
         raise folders.RunDirError(f"{str(out)!r} is not a run folder (no config.json)") from None
@@ -80,9 +86,19 @@ def _check_record(rec: dict) -> None:
         and _positive_or_none(rec.get("seed_chunk"))
         and isinstance(rec.get("processes"), int)
         and rec["processes"] >= 1
+        and isinstance(rec.get("imports", []), list)
+        and all(_is_import(i) for i in rec.get("imports", []))
     )
     if not ok:
         raise ValueError("fields missing or of the wrong type")
+
+
+def _is_import(rec) -> bool:
+    return (
+        isinstance(rec, dict)
+        and all(isinstance(rec.get(k), str) for k in ("module", "given"))
+        and all(isinstance(rec.get(k), str | None) for k in ("path", "sha256"))
+    )
 
 
 def _check_model_names(out: Path, models: dict) -> None:
@@ -118,17 +134,20 @@ def write_params(out: Path, results: dict[str, list[Result]]) -> None:
     folders.write_npz(out / "params.npz", **flatten_dict(params, sep="/"))
 
 
-def write_experiment(
-    out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float, claims: report.Claims | None = None
-) -> dict:
-    """metrics.csv, history.npz, forecasts.npz, params.npz, figures, summary.json,
-    report.md (with the verdicts on `claims`, if given), then config.json; returns the summary."""
-    from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
+def claims_of(study: Study) -> report.Claims | None:
+    """The claims an experiment's report judges: the seed notebook's, which are about its own
+    protocol (an in-sample forecast), so only under it."""
+    from rnnjax.study import notebook
 
+    in_sample = next(iter(study.configs.values())).forecast_protocol == "notebook"
+    return notebook.CLAIMS if in_sample else None
+
+
+def write_experiment(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
+    """metrics.csv, history.npz, forecasts.npz, params.npz, the report
+    (`write_experiment_report`), then config.json; returns the summary."""
     if len(next(iter(results.values()))) > 1:  # a backtest: one point per origin
         write_origins(out, results)
-        runs = {name: Pooled(points) for name, points in results.items()}
-        drawn = {name: points[-1] for name, points in results.items()}  # the figures: the last origin
     else:
         runs = {name: points[0] for name, points in results.items()}
         folders.write_csv(out / "metrics.csv", metrics.metric_rows(runs))
@@ -137,8 +156,24 @@ def write_experiment(
         first = next(iter(runs.values()))
         forecasts = {name: r.forecast for name, r in runs.items()}
         folders.write_npz(out / "forecasts.npz", truth=first.truth, context=first.context, **forecasts)
-        drawn = runs
     write_params(out, results)
+    summary = write_experiment_report(out, rec, results)
+    finish_record(out, rec, results, wall_s)
+    return summary
+
+
+def write_experiment_report(out: Path, rec: dict, results: dict[str, list[Result]]) -> dict:
+    """The figures, summary.json and report.md (with the verdicts of `claims_of` the study),
+    from the results alone: a run writes them, and `report` redraws them from a finished
+    folder's arrays, byte for byte. Returns the summary."""
+    from rnnjax.core.model import summary as keras_summary  # traces the model: only when writing
+
+    if len(next(iter(results.values()))) > 1:  # a backtest: one point per origin
+        runs = {name: Pooled(points) for name, points in results.items()}
+        drawn = {name: points[-1] for name, points in results.items()}  # the figures: the last origin
+    else:
+        runs = drawn = {name: points[0] for name, points in results.items()}
+    claims = claims_of(study_of(rec))
     options = rec.get("report") or {}  # the script's --baselines and --primary, as the run was started
     figures = [p.name for p in plots.all_figures(drawn, out, options.get("baselines")) if p.suffix == ".png"]
     summary = report.summarize(runs, claims, options.get("baselines"), options.get("primary"))
@@ -147,7 +182,6 @@ def write_experiment(
     title = None if claims is None else claims.title
     text = report.markdown(summary, summaries, figures, rec["command"], rec["environment"], title)
     folders.write_text(out / "report.md", text)
-    finish_record(out, rec, results, wall_s)
     return summary
 
 
@@ -180,7 +214,7 @@ def sweep_rows(results: dict[str, list[Result]], grid: Grid) -> list[dict]:
 
 def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> dict:
     """metrics.csv, history.npz [points, seeds, epochs], forecasts.npz [points, seeds,
-    horizon], params.npz, summary.json, the figure, then config.json; returns the summary."""
+    horizon], params.npz, the report (`write_sweep_report`), then config.json; returns the summary."""
     grid = study_of(rec).grid
     folders.write_csv(out / "metrics.csv", sweep_rows(results, grid))
     histories, forecasts = {}, {}
@@ -192,11 +226,17 @@ def write_sweep(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: 
     folders.write_npz(out / "history.npz", **histories)
     folders.write_npz(out / "forecasts.npz", **forecasts)
     write_params(out, results)
-    summary = report.sweep_summary(results, grid, rec.get("processes", 1))
+    summary = write_sweep_report(out, rec, results)
+    finish_record(out, rec, results, wall_s)
+    return summary
+
+
+def write_sweep_report(out: Path, rec: dict, results: dict[str, list[Result]]) -> dict:
+    """summary.json, the figure and report.md, from the results alone (as for an experiment)."""
+    summary = report.sweep_summary(results, study_of(rec).grid, rec.get("processes", 1))
     folders.write_json(out / "summary.json", summary)
     plots.sweep_figure(summary, out)
     folders.write_text(out / "report.md", report.sweep_markdown(summary, rec["command"], rec["environment"]))
-    finish_record(out, rec, results, wall_s)
     return summary
 
 
@@ -215,11 +255,6 @@ class RunFolder(NamedTuple):
 def load_run(folder: str | Path) -> RunFolder:
     """Every model of a finished experiment or sweep folder, with its trained parameters,
     histories, forecasts and divergence, as plain NumPy."""
-    from flax.traverse_util import unflatten_dict
-
-    from rnnjax.core import data as data_lib
-    from rnnjax.core.train import History
-
     out = Path(folder)
     rec = read_record(out)
     if not rec.get("finished"):
@@ -228,11 +263,35 @@ def load_run(folder: str | Path) -> RunFolder:
     sweep = rec["kind"] == "sweep" or len(study.grid.points) > 1  # a backtest: a point per origin
     arrays = {}
     for name in ("history.npz", "forecasts.npz", "params.npz"):
-        with np.load(out / name) as f:
-            arrays[name] = {key: f[key] for key in f.files}
+        try:
+            with np.load(out / name) as f:
+                arrays[name] = {key: f[key] for key in f.files}
+        except FileNotFoundError:
+            raise folders.RunDirError(f"{str(out)!r} has no {name}: it cannot be read back") from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise folders.RunDirError(f"{str(out)!r} has a damaged {name} ({type(err).__name__})") from None
+    try:
+        rows = folders.read_csv(out / "metrics.csv")
+    except FileNotFoundError:
+        raise folders.RunDirError(f"{str(out)!r} has no metrics.csv: it cannot be read back") from None
+    try:
+        results = _results(rec, study, arrays, rows, sweep)
+    except (KeyError, ValueError, IndexError, TypeError) as err:  # arrays or rows another run's, or cut short
+        raise folders.RunDirError(
+            f"{str(out)!r} has outputs that do not match its config.json ({type(err).__name__}: {err})"
+        ) from None
+    return RunFolder(rec["kind"], study, results)
+
+
+def _results(rec: dict, study: Study, arrays: dict, rows: list[dict], sweep: bool) -> dict[str, list[Result]]:
+    """load_run's Results, from the folder's arrays and metrics.csv rows."""
+    from flax.traverse_util import unflatten_dict
+
+    from rnnjax.core import data as data_lib
+    from rnnjax.core.train import History
+
     history, forecasts = arrays["history.npz"], arrays["forecasts.npz"]
     params = unflatten_dict(arrays["params.npz"], sep="/")  # {model: {grid point: {layer: ...}}}
-    rows = folders.read_csv(out / "metrics.csv")
     results, stopping = {}, {}
     for name in study.configs:
         mine_rows = [r for r in rows if r["model"] == name]
@@ -258,7 +317,7 @@ def load_run(folder: str | Path) -> RunFolder:
             )
             points.append(Result(cfg, mine, hist, diverged[g], pick(forecasts[name]), context, truth, timing, *stops))
         results[name] = points
-    return RunFolder(rec["kind"], study, results)
+    return results
 
 
 def load_metrics(out: Path) -> dict[str, dict[str, np.ndarray]]:

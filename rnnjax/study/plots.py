@@ -34,11 +34,16 @@ def subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kw):
 
 
 def save(fig, out: Path, name: str) -> list[Path]:
-    """Write the figure as PNG and SVG, each atomically (`folders.write_bytes`)."""
+    """Write the figure as PNG and SVG, each atomically (`folders.write_bytes`). The SVG has
+    no date and ids salted by its name, so that a figure redrawn from the same numbers
+    (`rj.report`) is the same file."""
     paths = []
     for fmt in FORMATS:
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
+        with matplotlib.rc_context({"svg.hashsalt": name}):
+            fig.savefig(
+                buf, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None
+            )
         paths.append(folders.write_bytes(out / f"{name}.{fmt}", buf.getvalue()))
     return paths
 

@@ -71,6 +71,16 @@ def folders(tmp_path):
     (tmp_path / "linked.dat").write_text("y\n" + "".join(f"{i % 7}\n" for i in range(80)))
     os.symlink(tmp_path / "linked.dat", tmp_path / "link.csv")
     np.save(tmp_path / "short.npy", np.sin(np.arange(60) / 3))
+    (tmp_path / "bad_cells.py").write_text("x = 1\ny = 2\nz = q + 1\n")
+    (tmp_path / "taken.py").write_text('from rnnjax.core.cells import CELLS\nCELLS["gru"] = CELLS["lstm"]\n')
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    imported = {"module": "rnnjax_user_plain", "given": "plain.py", "path": str(tmp_path / "plain.py")}
+    for name, rec in {
+        "edited": imported | {"sha256": "0" * 64},
+        "lost": imported | {"path": str(tmp_path / "lost.py"), "sha256": "0" * 64},
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(record | {"imports": [rec]}))
     changed = record["models"]["gru"] | {"data": str(tmp_path / "short.npy"), "data_sha256": "0" * 64}
     (tmp_path / "changed").mkdir()
     (tmp_path / "changed" / "config.json").write_text(json.dumps(record | {"models": {"gru": changed}}))
@@ -234,6 +244,17 @@ BAD = [
     (["--channels", "x"], "series='damped_cos' has one channel"),
     (["--data", "{tmp}/two.csv", "--channels", "a"], "not used with data"),
     (["--data", "{tmp}/nanb.csv", "--columns", "a,b"], "has nan at row 4, column 'b'"),
+    (
+        ["--import", "{tmp}/bad_cells.py", "--models", "gru,mycell"],
+        "error: --import {tmp}/bad_cells.py failed: NameError: name 'q' is not defined (bad_cells.py line 3)",
+    ),
+    (["--import", "{tmp}/taken.py"], "registers cell 'gru', a name already taken (built into rnnjax)"),
+    (["--import", "{tmp}/none.py"], "--import {tmp}/none.py failed: no such file"),
+    (["--import", "no_such_cells"], "failed: ModuleNotFoundError: No module named 'no_such_cells'"),
+    (["--import"], "--import: expected one argument"),
+    (["--resume", "{tmp}/edited"], "its --import plain.py ('{tmp}/plain.py') has changed since the run"),
+    (["--resume", "{tmp}/lost"], "its --import plain.py is missing ('{tmp}/lost.py')"),
+    (["--resume", "{tmp}/partial", "--import", "{tmp}/plain.py"], "differs from the run's imports (none)"),
 ]
 
 

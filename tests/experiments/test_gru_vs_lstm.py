@@ -200,3 +200,50 @@ def test_a_backtest_scores_every_origin_and_pools_seeds(tmp_path):
     assert summary["baselines"]["naive"]["mase"] == pytest.approx(np.mean(naive))
     assert np.load(out / "forecasts.npz")["gru"].shape == (3, 2, 24)
     assert "**Protocol: backtest.** 3 rolling forecast origins" in (out / "report.md").read_text()
+
+
+def test_report_py_redraws_a_finished_folder_and_refuses_a_bad_one(run_dir, tmp_path, capsys):
+    """experiments/report.py FOLDER: report.md, summary.json and figures again, byte for byte,
+    from config.json, metrics.csv and the arrays alone."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out, ignore=shutil.ignore_patterns("checkpoints", ".lock"))
+    written = {
+        p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".md", ".png", ".svg") or p.name == "summary.json"
+    }
+    for name in written:
+        (out / name).unlink()
+    report = scripts.load("report")
+    report.main([str(out)])
+    assert {name: (out / name).read_bytes() for name in written} == written
+    assert len(written) == 2 + 2 * 6  # report.md, summary.json, six figures as PNG and SVG
+    (out / "params.npz").unlink()
+    capsys.readouterr()
+    for folder, named in ((out, "has no params.npz"), (tmp_path, "is not a run folder")):
+        with pytest.raises(SystemExit) as stop:
+            report.main([str(folder)])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and named in err and len(err.strip().splitlines()) == 1
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "experiments" / "results" / "five_cells"
+
+
+@pytest.mark.skipif(
+    not (COMMITTED / "params.npz").exists(), reason="five_cells has not been regenerated with its arrays yet"
+)
+def test_a_committed_result_folder_redraws_its_readme_figures(tmp_path):
+    """The README's figures redrawn from what the repository holds, with one command."""
+    import shutil
+
+    out = tmp_path / "five_cells"
+    shutil.copytree(COMMITTED, out)
+    written = {name: (out / name).read_bytes() for name in ("report.md", "summary.json", "forecast.svg")}
+    for name in written:
+        (out / name).unlink()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "report.py"), str(out)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {name: (out / name).read_bytes() for name in written} == written

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import scripts
 
-from rnnjax.study import folders
+from rnnjax.study import folders, outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT, SWEEP = ROOT / "experiments" / "gru_vs_lstm.py", ROOT / "experiments" / "sweep.py"
@@ -95,7 +95,7 @@ def test_ctrl_c_while_the_outputs_are_written_says_how_to_resume(tmp_path, monke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module.outputs, "write_experiment", interrupted)
+    monkeypatch.setattr(outputs, "write_experiment", interrupted)
     out = tmp_path / "cut"
     with pytest.raises(SystemExit) as stop:
         module.main([*TINY, "--models", "gru", "--out", str(out)])

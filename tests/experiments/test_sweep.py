@@ -173,6 +173,20 @@ def test_a_finished_sweep_reads_back_whole(one_process):
     np.testing.assert_allclose(again, forecasts["gru"][0], rtol=1e-6, atol=1e-7)
 
 
+def test_a_finished_sweep_redraws_its_report_byte_for_byte(one_process, tmp_path):
+    import shutil
+
+    import rnnjax as rj
+
+    out = tmp_path / "copy"
+    shutil.copytree(one_process[0], out)
+    written = {name: (out / name).read_bytes() for name in ("report.md", "summary.json", "sweep.png", "sweep.svg")}
+    for name in written:
+        (out / name).unlink()
+    rj.report(out)
+    assert {name: (out / name).read_bytes() for name in written} == written
+
+
 def test_resuming_with_another_process_count_is_refused(one_process, tmp_path):
     out = tmp_path / "partial"
     out.mkdir()
@@ -247,6 +261,7 @@ BAD = [
     (["--coordinator", "127.0.0.1:²", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
     (["--init-timeout", "100000000000"], "at most 86400"),
     (["--resume", ""], "--resume"),
+    (["--import", "no_such_cells.py", "--models", "gru,mycell"], "--import no_such_cells.py failed: no such file"),
 ]
 
 
@@ -259,11 +274,13 @@ def test_an_optimizer_axis_is_a_program_per_optimizer(tmp_path, monkeypatch):
     shapes = []
     real = SWEEP.cli.run_with_progress
 
-    def counting(study, *args, **kwargs):
+    def counting(out, rec, *args, **kwargs):
         from rnnjax.study.grid import shape_groups
+        from rnnjax.study.outputs import study_of
 
+        study = study_of(rec)
         shapes.extend(g.shape for g in shape_groups(study.grid, study.seeds))
-        return real(study, *args, **kwargs)
+        return real(out, rec, *args, **kwargs)
 
     monkeypatch.setattr(SWEEP.cli, "run_with_progress", counting)
     out = tmp_path / "opt"

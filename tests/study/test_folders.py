@@ -32,3 +32,27 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(TypeError):
         folders.write_bytes(path, "not bytes")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_the_environment_names_what_produced_the_numbers():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(folders.__file__).resolve().parents[2]
+    env = folders.environment()
+    assert env["versions"]["rnnjax"] == tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert set(folders.PACKAGES) >= {"statsmodels", "tqdm"} and set(env["versions"]) > set(folders.PACKAGES)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    checkout = head.returncode == 0 and (root / ".git").exists()
+    assert env["git"]["commit"] == (head.stdout.strip() if checkout else None)
+    assert isinstance(env["git"]["dirty"], bool) if checkout else env["git"]["dirty"] is None
+    assert env["device_kind"] and isinstance(env["device_kind"], str)
+
+
+def test_no_git_or_no_checkout_is_null_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git to run
+    assert folders.git_state() == {"commit": None, "dirty": None}
+    monkeypatch.undo()
+    monkeypatch.setattr(folders, "PACKAGE_DIR", tmp_path / "rnnjax")  # a package outside any checkout
+    (tmp_path / "rnnjax").mkdir()
+    assert folders.git_state() == {"commit": None, "dirty": None}

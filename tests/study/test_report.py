@@ -109,7 +109,7 @@ def test_a_fully_diverged_model_or_one_seed_still_gives_a_report(tmp_path, seeds
     results = {"gru": [full_run("gru", diverge)], "lstm": [full_run("lstm", [])]}
     study = grid.Study({name: points[0].cfg for name, points in results.items()}, grid.make_grid(Config()))
     rec = outputs.record("experiment", study, "test")
-    summary = outputs.write_experiment(tmp_path, rec, results, 1.0, claims=notebook.CLAIMS)
+    summary = outputs.write_experiment(tmp_path, rec, results, 1.0)  # the notebook's claims: its protocol
     assert summary["models"]["gru"]["diverged"] == len(diverge) and len(summary["claims"]) == 3
     assert all(c["verdict"].count("undecided") >= 1 for c in summary["claims"][:2])
     assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "forecast.png").stat().st_size > 0
