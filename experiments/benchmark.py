@@ -34,7 +34,9 @@ def main(argv=None):
     cli.import_user_code(sys.argv[1:] if argv is None else argv)  # before --models is read
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_import_flag(parser)
-    parser.add_argument("--models", default="gru,lstm")
+    parser.add_argument(
+        "--models", default="gru,lstm", help=lambda: "comma-separated cells (default gru,lstm): " + cli.one_of("cell")
+    )
     parser.add_argument("--seeds", type=_int_list, default=[1, 4, 16, 64] if on_cpu else [1, 64, 1024, 4096, 16384])
     parser.add_argument("--epochs", type=int, default=50 if on_cpu else 1000)
     parser.add_argument("--devices", type=_int_list, default=sorted({1, n_local}), help="device counts to compare")

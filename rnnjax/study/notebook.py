@@ -10,7 +10,7 @@ report's plug-in (`CLAIMS`), which experiments/gru_vs_lstm.py passes to its outp
 import numpy as np
 
 from rnnjax.study import report
-from rnnjax.study.metrics import amplitude_ratio, epochs_to_reach, final_loss, forecast_rmse
+from rnnjax.study.metrics import epochs_to_reach, final_loss, value
 from rnnjax.study.results import Result
 
 ABOUT_20_PERCENT = (0.15, 0.25)  # what "about 20% fewer parameters" admits
@@ -38,12 +38,12 @@ def _paired(a: str, b: str, tested: list, shown: list | None = None, **fields) -
 def reproduces_worse(gru: Result, lstm: Result) -> dict:
     """Judged twice: by forecast RMSE, and by |log amplitude ratio| (a flat forecast can have
     the lower RMSE while an oscillating one out of phase has the right size)."""
-    errors = [r.masked(forecast_rmse(r)) for r in (gru, lstm)]
+    errors = [r.masked(value(r, "forecast_rmse")) for r in (gru, lstm)]
     worse, better = "supported", "contradicted, the GRU's RMSE is lower"
     rmse = _paired(
         "gru", "lstm", errors, quantity="forecast RMSE", by="forecast RMSE", if_a_worse=worse, if_a_better=better
     )
-    ratio = [r.masked(amplitude_ratio(r)) for r in (gru, lstm)]
+    ratio = [r.masked(value(r, "amplitude_ratio")) for r in (gru, lstm)]
     amplitude = _paired(
         "gru",
         "lstm",

@@ -212,6 +212,18 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
     per_channel = by_channel(runs)
     fig, ax_of, axes = channel_panels(list(runs), [c for c, _ in per_channel], size=(9, 4.5))
     base = baselines.of(cfg, baseline_names)
+    shown, lines = [], []  # per channel: the y range kept, and each baseline's line
+    for k, (channel, views) in enumerate(per_channel):
+        first = next(iter(views.values()))
+        shown.append(
+            _shown_range(first.context, first.truth, *(r.masked(r.forecast, drop=True) for r in views.values()))
+        )
+        lines.append({name: values if channel is None else values[:, k] for name, values in base.items()})
+    # a baseline that runs off any panel (an unstable AR) says so, in the one legend
+    off = {
+        name: any(not np.all((ln[name] >= lo) & (ln[name] <= hi)) for ln, (lo, hi) in zip(lines, shown))
+        for name in base
+    }
     for k, (channel, views) in enumerate(per_channel):
         first = next(iter(views.values()))
         for ax in dict.fromkeys(ax_of[channel, name] for name in views):
@@ -220,14 +232,11 @@ def forecast_figure(runs: dict[str, Result], out: Path, baseline_names: list[str
             )
             held = cfg.forecast_protocol == "holdout"
             ax.plot(t, first.truth, "k--", lw=1.2, label="truth (held out)" if held else "truth")
-            shown = _shown_range(first.context, first.truth, *(r.masked(r.forecast, drop=True) for r in views.values()))
-            for j, (name, values) in enumerate(base.items()):
+            for j, (name, line) in enumerate(lines[k].items()):
                 style, grey = BASELINE_STYLES[j % len(BASELINE_STYLES)], str(0.2 + 0.5 * (j % 4) / 3)
-                line = values if channel is None else values[:, k]
-                off = not np.all((line >= shown[0]) & (line <= shown[1]))
-                label = f"baseline: {name}" + (" (leaves the plot)" if off else "")
+                label = f"baseline: {name}" + (" (leaves the plot)" if off[name] else "")
                 ax.plot(t, line, color=grey, lw=0.9, ls=style, label=label)
-            ax.set_ylim(*shown)
+            ax.set_ylim(*shown[k])
         for i, (name, run) in enumerate(views.items()):
             ax, color = ax_of[channel, name], COLORS[i % len(COLORS)]
             kept = run.masked(run.forecast, drop=True)

@@ -408,9 +408,13 @@ def point_summary(run: Result, point: dict) -> dict:
         "diverged": int(run.diverged.sum()),
         "diverged_seeds": [int(s) for s in np.flatnonzero(run.diverged)],
     }
-    for metric in dict.fromkeys((*SWEEP_METRICS, primary(run.cfg))):
+    metrics = tuple(dict.fromkeys((*SWEEP_METRICS, primary(run.cfg))))
+    for metric in metrics:
         kept = stats.finite(values(run, metric))
         out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
+    per = {m: v for m in metrics if (v := channel_values(run, m)) is not None}
+    if per:  # several channels: each one's too
+        out["channels"] = {c: {m: stats.describe(v[c]) for m, v in per.items()} for c in next(iter(per.values()))}
     return out
 
 
@@ -492,16 +496,18 @@ def sweep_markdown(summary: dict, command: str, environment: dict) -> str:
             ((name, m["points"][g]) for name, m in models.items()),
             key=lambda item: (item[1][metric]["median"] is None, item[1][metric]["median"] or 0.0),
         )
+        channels = list(rows[0][1].get("channels", {}))  # several channels: each one's median too
         lines += [
             f"### {where}",
             "",
-            "| rank | model | params | median [95% CI] | diverged |",
-            "| ---: | --- | ---: | --- | ---: |",
+            "| rank | model | params | median [95% CI] | diverged |" + "".join(f" {c} |" for c in channels),
+            "| ---: | --- | ---: | --- | ---: |" + " ---: |" * len(channels),
         ]
         for i, (name, p) in enumerate(rows, 1):
+            per = "".join(f" {fmt(p['channels'][c][metric]['median'])} |" for c in channels)
             lines.append(
                 f"| {i} | {name} | {p['params']:,} | {fmt(p[metric]['median'])} {_ci(p[metric]['median_ci95'])} | "
-                f"{p['diverged']}/{p['seeds']} |"
+                f"{p['diverged']}/{p['seeds']} |" + per
             )
         lines.append("")
     lines += ["![sweep.png](sweep.png)", ""]

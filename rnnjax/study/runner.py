@@ -217,7 +217,7 @@ def _no_outputs(cfg: Config) -> UnitOutputs:
         jax.tree.map(lambda s: np.zeros((0, *s.shape), s.dtype), params),
         History(*(empty for _ in History._fields)),
         np.zeros(0, np.int32),
-        np.zeros((0, cfg.steps), np.float32),
+        np.zeros((0, *data_lib.forecast_truth(cfg)[1].shape), np.float32),  # [0, steps(, targets)]
         *stops,
     )
 

@@ -14,7 +14,9 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+from rnnjax.study import folders
+
+PACKAGE_DIR = str(folders.PACKAGE_DIR)  # rnnjax's own frames, left out of an import's error
 IMPORTLIB_DIR = os.path.dirname(importlib.__file__)  # frames of the import machinery, not the user's
 
 

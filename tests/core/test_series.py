@@ -252,3 +252,11 @@ def test_each_channel_is_scaled_by_its_own_training_statistics():
     context, truth = data.forecast_truth(cfg)
     assert context.shape == (cfg.window, 2) and truth.shape == (cfg.steps, 1)
     np.testing.assert_array_equal(data.known(cfg), data.observed(cfg, cfg.origin + cfg.steps)[cfg.origin :])
+
+
+def test_one_column_given_as_columns_is_the_univariate_series(csv_file):
+    path, y = csv_file
+    cfg = Config(data=str(path), columns="y")
+    np.testing.assert_array_equal(data.series(cfg), y)
+    assert data.series(cfg).ndim == 1 and series.channels(cfg) == ("y",)
+    assert Config(data=str(path), column="y").data_sha256 == cfg.data_sha256 == ""

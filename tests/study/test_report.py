@@ -179,3 +179,21 @@ def test_a_claim_is_rendered_from_its_fields():
     ] and claim["evidence"].endswith(". planted")
     assert list(claim) == ["claim", "verdict", "evidence", "n", "comparisons"]
     assert claim["comparisons"][0]["p_value"] < report.ALPHA
+
+
+def test_the_notebooks_claims_pair_seeds_not_seed_channels():
+    """Several channels: a claim compares each seed's mean over the channels, seed by seed."""
+    cfg = Config(series="lorenz", channels="x,z", protocol="notebook", seeds=3, epochs=EPOCHS, horizon=HORIZON)
+    truth = np.stack([TRUTH, 2 * TRUTH], axis=-1)
+
+    def run(cell, offsets):
+        forecast = truth + np.asarray(offsets, float)[:, None, None]
+        history = History(np.ones((3, EPOCHS)), np.ones((3, EPOCHS)))
+        timing = Timing(1.0, 2.0, 0.5)
+        return Result(cfg.replace(cell=cell), {"w": np.zeros((3, 4))}, history, np.zeros(3, int), forecast,
+                      np.zeros((20, 2)), truth, timing)  # fmt: skip
+
+    claim = notebook.reproduces_worse(run("gru", [0.3, 0.4, 0.5]), run("lstm", [0.1, 0.1, 0.2]))
+    rmse = claim["comparisons"][0]
+    assert rmse["pairs"] == 3  # three seeds, not six seed-channel pairs
+    assert rmse["medians"][0] == pytest.approx(0.4)  # the mean over the channels of each channel's RMSE

@@ -158,3 +158,12 @@ def test_a_killed_backtest_resumes_bit_identical(tmp_path):
             jax.tree.leaves((a.history, a.forecast)), jax.tree.leaves((b.history, b.forecast)), strict=True
         ):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_process_without_runs_has_forecasts_of_the_forecasts_shape():
+    """A process with no share of a shape's runs gathers empty arrays of the right shape."""
+    from rnnjax.study.runner import _no_outputs
+
+    one = _no_outputs(Config(hidden=4, epochs=3, horizon=7))
+    several = _no_outputs(Config(series="lorenz", channels="x,y", targets="y", hidden=4, epochs=3, horizon=7))
+    assert one.forecast.shape == (0, 7) and several.forecast.shape == (0, 7, 1)

@@ -93,7 +93,7 @@ def channels(cfg) -> tuple[str, ...]:
     single one: its name, or "y"), or the series' chosen components (default its first)."""
     data = source(cfg)
     if data is not None:
-        return data.names if data.values.ndim == 2 else (cfg.column or "y",)
+        return data.names if data.values.ndim == 2 else (cfg.column or cfg.columns or "y",)
     entry = spec(cfg.series)
     return names(cfg.channels) or entry.channels[:1] or ("y",)
 
@@ -162,7 +162,7 @@ def describe(cfg) -> str:
     else:
         name = cfg.series + (f", tau={cfg.tau:g}" if "tau" in spec(cfg.series).reads else "")
     several = channels(cfg)
-    if len(several) > 1:  # a file's chosen columns, an array's, or a system's components
+    if len(several) > 1 or cfg.channels or cfg.columns:  # a file's columns, an array's, a system's components
         name += f" [{','.join(several)}]"
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return name + (f", noise {cfg.noise:g}" if cfg.noise else "")

@@ -78,7 +78,7 @@ def recorded(cfg: Config):
                 field, getattr(cfg, field), "names a CSV column, and data is an array (its columns are its channels)"
             )
     if cfg.column and cfg.columns:
-        refuse("columns", cfg.columns, f"is not allowed with column={cfg.column!r}: give one or the other")
+        refuse("columns", cfg.columns, f"cannot be given with column={cfg.column!r}: give one or the other")
     _names("columns", cfg.columns)
     if cfg.channels and cfg.data:  # before the data is read: its columns are the channels
         refuse("channels", cfg.channels, "is not used with data: its columns are its channels (columns=a,b for a CSV)")

@@ -198,8 +198,12 @@ def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
                     "every value must be a number"
                 )
             values[i, c] = value
-    picked = tuple(names[j] for j in chosen)
-    return (values if columns else values[:, 0]), lambda i: body[i][0], (picked if columns else ())
+    several = len(chosen) > 1  # one column, however chosen, is the univariate series
+    return (
+        (values if several else values[:, 0]),
+        lambda i: body[i][0],
+        (tuple(names[j] for j in chosen) if several else ()),
+    )
 
 
 def _column_index(path: str, names: list[str], column: str, body, field: str = "column") -> int:
