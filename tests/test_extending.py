@@ -51,8 +51,8 @@ def test_a_new_series_is_one_function(monkeypatch):
     np.testing.assert_allclose(data.series(cfg), np.arange(11) / 2.0)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-ROOT = README.parent
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "python.md"  # its "Extending" section
 SMALL = [
     "--seeds",
     "2",
@@ -68,20 +68,20 @@ SMALL = [
 
 def _readme_example() -> tuple[str, list[list[str]]]:
     """The Extending section's own file and its two commands, as written."""
-    section = README.read_text().split("## Extending", 1)[1]
+    section = DOC.read_text().split("## Extending", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     commands = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1).strip().splitlines()
     return code, [shlex.split(line.split("#")[0]) for line in commands]
 
 
 def _process(command: list[str], *extra: str) -> list[str]:
-    """A README command run from another folder: this interpreter, the script by its path."""
+    """A documented command run from another folder: this interpreter, the script by its path."""
     assert command[0] == "python"
     return [sys.executable, str(ROOT / command[1]), *command[2:], *extra]
 
 
 def test_a_cell_in_your_own_file_from_the_command_line(tmp_path, registries, capsys, monkeypatch):
-    """The README's my_cells.py and commands, run from another folder: trained, killed,
+    """The docs' my_cells.py and commands, run from another folder: trained, killed,
     resumed, read back; config.json's command reruns it as written; a changed file is refused."""
     import rnnjax as rj
     from rnnjax.study import folders
