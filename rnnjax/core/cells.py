@@ -366,6 +366,14 @@ def _uniform_open(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny)
 
 
+def _within_open_unit(x, upper: bool = True):
+    """x kept from 0 (and, with `upper`, from 1), where the logarithms below are infinite:
+    a draw near 0 scaled by a factor below 1 (r_max < 1, max_phase < 1) can underflow, and
+    r_min^2 + u (r_max^2 - r_min^2) can round to 1. Any other draw is unchanged, bit for bit."""
+    x = jnp.maximum(x, jnp.finfo(x.dtype).tiny)
+    return jnp.minimum(x, jnp.nextafter(jnp.asarray(1.0, x.dtype), 0)) if upper else x
+
+
 class LRUCell(LinearRecurrentCell):
     """Linear Recurrent Unit (Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu, De 2023,
     "Resurrecting Recurrent Neural Networks for Long Sequences"):
@@ -393,10 +401,11 @@ class LRUCell(LinearRecurrentCell):
 
         def nu_init(key, shape, dtype=jnp.float32):
             u = _uniform_open(key, shape, dtype)
-            return jnp.log(-0.5 * jnp.log(u * (self.r_max**2 - self.r_min**2) + self.r_min**2))
+            r2 = _within_open_unit(u * (self.r_max**2 - self.r_min**2) + self.r_min**2)
+            return jnp.log(-0.5 * jnp.log(r2))
 
         def theta_init(key, shape, dtype=jnp.float32):
-            return jnp.log(self.max_phase * _uniform_open(key, shape, dtype))
+            return jnp.log(_within_open_unit(self.max_phase * _uniform_open(key, shape, dtype), upper=False))
 
         def normal(scale):
             return lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, dtype) * scale

@@ -227,3 +227,20 @@ def test_parallel_cells_train_and_roll_out_closed_loop(name, mode):
     assert np.all(loss[:, -1] < loss[:, 0])
     pred = forecast(cfg, trained.params)
     assert pred.shape == (2, 30) and np.all(np.isfinite(pred))
+
+
+def test_lru_initialisation_is_finite_where_a_draw_underflows():
+    """A phase drawn near 0 and scaled by max_phase < 1 underflowed to 0 (theta_log -inf,
+    about once in 2^23 draws): floored at float32's tiny. Other draws keep every bit."""
+    cell = cells.LRUCell(features=8, in_features=1, r_min=0.4, r_max=0.9, max_phase=np.pi / 10)
+    key = jax.random.split(jax.random.key(13), 25_000)[3411]
+    params = cell.init(key, cell.initialize_carry(None, (1,)), jnp.zeros(1))["params"]
+    assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(params))
+    assert params["theta_log"][3] == np.float32(np.log(np.finfo(np.float32).tiny))
+    # |lambda|^2 rounding to 1 (r_max 1, r_min near it) would give nu_log = -inf
+    near = cells.LRUCell(features=4096, in_features=1, r_min=0.9999, r_max=1.0)
+    nu = near.init(jax.random.key(1), near.initialize_carry(None, (1,)), jnp.zeros(1))["params"]["nu_log"]
+    assert np.all(np.isfinite(nu))
+    # an ordinary draw: the formula before the floors, bit for bit
+    u = jax.random.uniform(jax.random.key(2), (64,), jnp.float32, minval=np.finfo(np.float32).tiny)
+    np.testing.assert_array_equal(cells._within_open_unit(u * (0.81 - 0.16) + 0.16), u * (0.81 - 0.16) + 0.16)
