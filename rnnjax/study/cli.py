@@ -286,7 +286,11 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
     if cfg.data:  # recorded whole, so that a resume from another folder finds this very file
         from rnnjax.core.series import source
 
-        cfg = cfg.replace(data=os.path.abspath(cfg.data), data_sha256=source(cfg).sha256)
+        recorded = source(cfg)
+        chosen = {}
+        if cfg.data.lower().endswith(".csv") and not cfg.column and not cfg.columns:
+            chosen = {"column": recorded.names[0]}  # the column chosen for the user, recorded and shown
+        cfg = cfg.replace(data=os.path.abspath(cfg.data), data_sha256=recorded.sha256, **chosen)
     return cfg
 
 

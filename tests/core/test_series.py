@@ -260,3 +260,64 @@ def test_one_column_given_as_columns_is_the_univariate_series(csv_file):
     np.testing.assert_array_equal(data.series(cfg), y)
     assert data.series(cfg).ndim == 1 and series.channels(cfg) == ("y",)
     assert Config(data=str(path), column="y").data_sha256 == cfg.data_sha256 == ""
+
+
+VALUES = [0.5, 1.5, -2.0, 3.25, 4.0]
+READS = "".join(f"{i},{v}\n" for i, v in enumerate(VALUES))
+
+
+def _body(rows=VALUES):
+    return "".join(f"{v}\n" for v in rows)
+
+
+# crafted files: (name, text, column, what happens: the values read exactly, or a refusal naming the place)
+CRAFTED = [
+    ("header", "y\n" + _body(), "", VALUES),
+    ("no header", _body(), "", VALUES),
+    ("crlf", ("y\n" + _body()).replace("\n", "\r\n"), "", VALUES),
+    ("bom", "\ufeffy\n" + _body(), "", VALUES),
+    ("spaces around numbers", "y\n" + "".join(f" {v} \n" for v in VALUES), "", VALUES),
+    ("trailing blank lines", "y\n" + _body() + "\n\n", "", VALUES),
+    ("index and value by name", "t,y\n" + READS, "y", VALUES),
+    ("value by index", "t,y\n" + READS, "1", VALUES),
+    ("scientific", "y\n1e-3\n2.5E2\n-.5\n+4\n5.\n", "", [1e-3, 250.0, -0.5, 4.0, 5.0]),
+    ("blank row inside", "y\n0.5\n1.5\n\n-2.0\n3.25\n", "", "blank row at line 4: a gap"),
+    ("blank row of commas", "t,y\n0,0.5\n1,1.5\n,\n2,-2.0\n3,3.25\n", "y", "blank row at line 4"),
+    ("blank row before the header", "\ny\n" + _body(), "", "blank row at line 1"),
+    ("empty value", "t,y\n0,0.5\n1,\n2,-2.0\n3,3.25\n", "y", "column 'y' has '' at row 3"),
+    ("bad token, no column given", "year,y\n1700,0.5\n1701,1.5\n1702,x\n1703,3.25\n", "", "2 numeric columns"),
+    ("bad token in the value column", "year,y\n1700,0.5\n1701,1.5\n1702,x\n1703,3.25\n", "y", "has 'x' at row 4"),
+    ("underscore digits", "y\n1_000\n2\n3\n4\n", "", "has '1_000' at row 2"),
+    ("non-ASCII digits", "y\n\u0661\u0662\n2\n3\n4\n", "", "at row 2: every value must be a number"),
+    ("numeric-looking header", "1_000\n0.5\n1.5\n-2.0\n3.25\n", "", [0.5, 1.5, -2.0, 3.25]),
+    ("nan", "y\n0.5\nnan\n-2.0\n3.25\n", "", "has nan at row 3"),
+    ("inf", "y\n0.5\n-inf\n-2.0\n3.25\n", "", "has -inf at row 3"),
+    ("ragged", "t,y\n0,0.5\n1\n2,-2.0\n3,3.25\n", "y", "row 3 has 1 fields, not 2"),
+    ("thousands separator", 'y\n"1,000"\n2\n3\n4\n', "", "has '1,000' at row 2"),
+    ("comma decimal", 'y\n"0,5"\n2\n3\n4\n', "", "has '0,5' at row 2"),
+    ("only a header", "y\n", "", "has a header but no values"),
+    ("only blank lines", "\n\n\n", "", "is empty: no rows"),
+]
+
+
+@pytest.mark.parametrize("text, column, expect", [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
+def test_a_data_file_is_read_exactly_or_refused_naming_the_place(tmp_path, text, column, expect):
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode("utf-8"))
+    if isinstance(expect, str):
+        with pytest.raises(ConfigError) as err:
+            series.recorded.load(str(path), column)
+        assert expect in str(err.value) and "\n" not in str(err.value)
+    else:
+        np.testing.assert_array_equal(series.recorded.load(str(path), column).values, expect)
+
+
+def test_the_column_chosen_for_the_user_is_recorded(tmp_path):
+    from rnnjax.study import cli
+
+    path = tmp_path / "d.csv"
+    path.write_text("date,y\n" + "".join(f"2020-01-{i:02d},{np.sin(i / 3)}\n" for i in range(1, 61)))
+    args = cli.Parser()
+    cli.add_config_flags(args)
+    cfg = cli.config_from_args(args.parse_args(["--data", str(path)]))
+    assert cfg.column == "y" and cfg.data_sha256

@@ -157,7 +157,8 @@ def describe(cfg) -> str:
     if isinstance(cfg.data, Recorded):
         name = "data (an array)"
     elif cfg.data:
-        name = os.path.basename(cfg.data) + (f"[{cfg.column}]" if cfg.column else "")
+        column = cfg.column or (source(cfg).names[0] if cfg.data.lower().endswith(".csv") and not cfg.columns else "")
+        name = os.path.basename(cfg.data) + (f"[{column}]" if column else "")  # the column read, even if chosen for you
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file name prints
     else:
         name = cfg.series + (f", tau={cfg.tau:g}" if "tau" in spec(cfg.series).reads else "")

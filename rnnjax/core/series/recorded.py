@@ -6,6 +6,7 @@ import csv
 import functools
 import hashlib
 import io
+import re
 import stat
 from pathlib import Path
 
@@ -147,11 +148,15 @@ def _npy(raw: bytes, path: str) -> np.ndarray:
     return _one_channel_flat(array.astype(np.float64))
 
 
+# a number as a CSV file writes one: ASCII decimal or scientific notation (or nan/inf, which
+# are refused by name later); not Python's wider float() syntax ("1_000", non-ASCII digits),
+# which would read a header or a typo as a value
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE | re.ASCII)
+
+
 def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    text = text.strip()
+    return float(text) if NUMBER.fullmatch(text) else None
 
 
 def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
@@ -163,11 +168,16 @@ def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
         raise ConfigError(f"data={path!r} is not a UTF-8 text file") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+        rows = [(reader.line_num, row) for row in reader]
     except csv.Error as err:  # a field past the csv module's limit, a NUL byte, ...
         raise ConfigError(f"data={path!r} is not a readable CSV file (line {reader.line_num}: {err})") from None
+    while rows and not any(c.strip() for c in rows[-1][1]):  # blank lines at the end hold no values
+        rows.pop()
     if not rows:
         raise ConfigError(f"data={path!r} is empty: no rows")
+    blank = next((n for n, row in rows if not any(c.strip() for c in row)), None)
+    if blank is not None:  # skipping it would shift every later value by one step in time
+        raise ConfigError(f"data={path!r} has a blank row at line {blank}: a gap in the series is not allowed")
     first = rows[0][1]
     has_header = any(_number(c) is None for c in first)
     names = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
@@ -202,7 +212,7 @@ def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
     return (
         (values if several else values[:, 0]),
         lambda i: body[i][0],
-        (tuple(names[j] for j in chosen) if several else ()),
+        tuple(names[j] for j in chosen),  # one column: its name, the one chosen
     )
 
 
@@ -216,11 +226,9 @@ def _column_index(path: str, names: list[str], column: str, body, field: str = "
         raise ConfigError(
             f"{field}={_short(column)} is not in data={path!r}: its columns are {listed} (or 0-based indices)"
         )
-    # numeric: every value a number or missing (a gap is an error once the column is chosen,
-    # not a reason to choose another)
-    numeric = [
-        j for j in range(len(names)) if all(not row[j].strip() or _number(row[j]) is not None for _, row in body)
-    ]
+    # a column holding any number at all is a candidate: one bad token in the value column
+    # makes it an error once chosen, never a reason to choose another (a year or index column)
+    numeric = [j for j in range(len(names)) if any(_number(row[j]) is not None for _, row in body)]
     if len(names) == 1:  # the only column: its first non-number is the message
         return 0
     if len(numeric) == 1:
