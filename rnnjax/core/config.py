@@ -257,21 +257,29 @@ class Config:
 
 def refuse(field: str, value, allowed: str):
     """Raise the one-line ConfigError naming the field, its value and what is allowed."""
-    raise ConfigError(f"{field}={value!r} is not allowed: {allowed}")
+    shown = repr(value)
+    if len(shown) > 60:  # an int of 400 digits, a long string: its start and its size
+        shown = f"{shown[:24]}... ({len(shown)} characters)"
+    raise ConfigError(f"{field}={shown} is not allowed: {allowed}")
 
 
 def _check_int(cfg: Config, field: str, low: int, high: int | None = None):
+    """An integer in [low, high]; high defaults to int32's largest: sizes and counts live in
+    int32 in the compiled programs (2**70 seeds would overflow there, not be refused)."""
     value = getattr(cfg, field)
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    ok = ok and value >= low and (high is None or value <= high)
+    high = INT32_MAX if high is None else high
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
     if not ok:
-        rng = f">= {low}" if high is None else f"between {low} and {high}"
-        refuse(field, value, f"must be an integer {rng}")
+        refuse(field, value, f"must be an integer between {low} and {high}")
 
 
 def _check_float(cfg: Config, field: str, positive: bool = False):
     value = getattr(cfg, field)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    try:
+        ok = ok and math.isfinite(value)
+    except OverflowError:  # an int past float's range (10**400)
+        ok = False
     if not ok or (positive and value <= 0):
         refuse(field, value, "must be a finite number" + (" > 0" if positive else ""))
 

@@ -8,6 +8,7 @@ Layer 0 is the parameter tree's "cell" and layer k >= 1 its "cell_k" (as Keras n
 model's second GRU "gru_1"), so that a one-layer model's parameters keep their names.
 """
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -219,6 +220,15 @@ def check_config(cfg: Config) -> None:
     """Refuse in one line (ConfigError) what the model cannot run: recurrent dropout on a
     cell that takes no recurrent mask (cells.py), or in the fused kernels, whose recurrence
     takes none."""
+    entry = CELLS[cfg.cell]
+    fields = {f.name for f in dataclasses.fields(entry)} if dataclasses.is_dataclass(entry) else set()
+    if not (isinstance(entry, type) and issubclass(entry, nn.Module) and {"features", "scheme"} <= fields):
+        refuse(
+            "cell",
+            cfg.cell,
+            f"is registered as {entry!r}: a cell must be a Flax cell class with fields features and scheme "
+            "(see docs/python.md, Extending)",
+        )
     if cfg.recurrent_dropout > 0 and not takes_recurrent_mask(CELLS[cfg.cell]):
         masked = ", ".join(name for name, cell in CELLS.items() if takes_recurrent_mask(cell))
         refuse(

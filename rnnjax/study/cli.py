@@ -312,6 +312,8 @@ def _refuse_unused(cfg: Config, given: set[str]) -> None:
             flag = "--" + name.replace("_", "-")
             what = f"--data {cfg.data!r}" if cfg.data else f"--series {cfg.series}"
             fail(f"error: {flag} is not used with {what}: {UNUSED_WHY[name]}")
+    if "noise_seed" in given and "noise" not in given and cfg.noise == 0:
+        fail("error: --noise-seed is not used without --noise: it seeds the observation noise, and there is none")
 
 
 UNUSED_WHY = {

@@ -111,3 +111,35 @@ def test_bad_channels_are_one_line(fields, named):
     with pytest.raises(ConfigError) as err:
         Config(**fields)
     assert named in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"seeds": 2**70}, "seeds=1180591620717411303424 is not allowed: must be an integer between 1 and 2147483647"),
+        ({"epochs": 2**62}, "must be an integer between 1 and 2147483647"),
+        ({"hidden": 2**40}, "hidden=1099511627776 is not allowed"),
+        ({"lr": 10**400}, "lr=100000000000000000000000... (401 characters) is not allowed: must be a finite number"),
+    ],
+)
+def test_numbers_past_int32_or_float_are_one_line(fields, named):
+    with pytest.raises(ConfigError) as err:
+        Config(**fields)
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_registry_entries_are_one_line(monkeypatch):
+    from rnnjax.core.cells import CELLS
+    from rnnjax.core.series import SERIES
+
+    monkeypatch.setitem(CELLS, "fn", lambda features, scheme: None)
+    monkeypatch.setitem(SERIES, "wide", lambda x, tau: np.zeros((len(x), 2)))
+    monkeypatch.setitem(SERIES, "text", lambda x, tau: "values")
+    for fields, named in [
+        ({"cell": "fn"}, "a cell must be a Flax cell class with fields features and scheme"),
+        ({"series": "wide"}, "series='wide' returned float64 values of shape (200, 2) for 200 sample times"),
+        ({"series": "text"}, "its function must return numbers of shape [200]"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            Config(**fields)
+        assert named in str(err.value) and "\n" not in str(err.value)

@@ -67,6 +67,7 @@ def folders(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     np.save(tmp_path / "matrix.npy", np.zeros((3, 2, 2)))
+    np.save(tmp_path / "objects.npy", np.array([1.0, "two", None], dtype=object), allow_pickle=True)
     os.mkfifo(tmp_path / "fifo.csv")
     (tmp_path / "linked.dat").write_text("y\n" + "".join(f"{i % 7}\n" for i in range(80)))
     os.symlink(tmp_path / "linked.dat", tmp_path / "link.csv")
@@ -138,7 +139,7 @@ BAD = [
     (["--resume", "{tmp}/old"], "written by an older rnnjax"),
     (["--resume", "{tmp}/evil"], "naming model '../../../x': not a registered cell"),
     (["--hidden", "100000"], "needs about"),
-    (["--hidden", "100000000000"], "too big to estimate"),
+    (["--hidden", "100000000000"], "hidden=100000000000 is not allowed: must be an integer between 1 and"),
     (["--resume", ""], "--resume '' is not a folder"),
     (["--resume", "{tmp}/chunk0"], "unreadable config.json"),
     (["--resume", "{tmp}/nogrid"], "unreadable config.json"),
@@ -233,6 +234,12 @@ BAD = [
     (["--min-delta", "0.5"], "min_delta=0.5"),  # early stopping's, without early stopping
     (["--patience", "3000000000"], "patience=3000000000"),
     (["--models", "gru:4", "--hidden", "20"], "--hidden 20 is not used"),
+    # #22: sizes past int32, numbers past float, an unused seed, a pickled array
+    (["--seeds", str(2**70)], "seeds=1180591620717411303424 is not allowed: must be an integer between 1 and"),
+    (["--epochs", str(2**62)], "epochs=4611686018427387904 is not allowed"),
+    (["--lr", "1e400"], "'1e400'"),
+    (["--noise-seed", "3"], "--noise-seed is not used without --noise"),
+    (["--data", "{tmp}/objects.npy"], "holds Python objects (a pickled array), which rnnjax never loads"),
     # several channels: unknown or repeated columns and channels, targets not among the inputs
     (["--data", "{tmp}/two.csv", "--columns", "a,c"], "columns='c' is not in"),
     (["--data", "{tmp}/two.csv", "--columns", "a,a"], "names 'a' twice"),

@@ -146,10 +146,24 @@ def clean(cfg, n: int | None = None) -> np.ndarray:
     entry = spec(cfg.series)
     args = (grid(cfg, n), *(getattr(cfg, name) for name in entry.reads))
     if not cfg.channels:
-        return entry.sample(*args)
+        return _shaped(cfg.series, entry.sample(*args), (n,))
     index = [entry.channels.index(c) for c in names(cfg.channels)]
-    values = entry.components(*args)[:, index]
+    values = _shaped(cfg.series, entry.components(*args), (n, len(entry.channels)))[:, index]
     return values[:, 0] if len(index) == 1 else values  # one channel is the univariate series
+
+
+def _shaped(name: str, values, shape: tuple[int, ...]) -> np.ndarray:
+    """A registered series' values, or a one-line ConfigError when its function returns
+    another shape or not numbers (a user's series, registered with --import)."""
+    from rnnjax.core.config import ConfigError
+
+    array = np.asarray(values)
+    if array.shape != shape or array.dtype.kind not in "iuf":
+        raise ConfigError(
+            f"series={name!r} returned {array.dtype} values of shape {array.shape} for {shape[0]} sample times: "
+            f"its function must return numbers of shape {list(shape)}"
+        )
+    return array
 
 
 def describe(cfg) -> str:

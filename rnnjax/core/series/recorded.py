@@ -135,7 +135,14 @@ def _load(resolved: str, suffix: str, path: str, column: str, columns: tuple, mt
 def _npy(raw: bytes, path: str) -> np.ndarray:
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError, EOFError, MemoryError):  # MemoryError: a header claiming a huge shape
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # object arrays: loading them would run the file's code
+            raise ConfigError(
+                f"data={path!r} holds Python objects (a pickled array), which rnnjax never loads: "
+                "save the numbers as a float array (np.save(path, np.asarray(values, float)))"
+            ) from None
+        raise ConfigError(f"data={path!r} is not a readable .npy file") from None
+    except (OSError, EOFError, MemoryError):  # MemoryError: a header claiming a huge shape
         raise ConfigError(f"data={path!r} is not a readable .npy file") from None
     if (
         not isinstance(array, np.ndarray)
