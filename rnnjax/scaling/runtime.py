@@ -39,6 +39,26 @@ def host_devices_setting() -> int | None:
     return int(wanted)
 
 
+X64_ENV = "JAX_ENABLE_X64"
+
+
+def precision_setting() -> None:
+    """A ValueError if JAX computes in 64 bits (JAX_ENABLE_X64, or jax_enable_x64 set in
+    Python): rnnjax trains in float32 as Keras does, and under x64 every number would change
+    (parameters stored as a mix of float64 and float32) without a record saying so."""
+    wanted = os.environ.get(X64_ENV, "")
+    on = wanted.strip().lower() in ("1", "true", "yes", "on")
+    if "jax" in sys.modules:
+        import jax
+
+        on = on or bool(jax.config.jax_enable_x64)
+    if on:
+        raise ValueError(
+            f"{X64_ENV}={wanted or 'on (jax_enable_x64)'} is not allowed: rnnjax trains in float32, as Keras "
+            "does, and 64-bit mode would change every number; unset it (or jax.config.update('jax_enable_x64', False))"
+        )
+
+
 def warn_bad_setting() -> None:
     """A bad RNNJAX_HOST_DEVICES, said once where Python code trains (it used every core)."""
     global _warned

@@ -53,6 +53,7 @@ class Parser(argparse.ArgumentParser):
 
         try:
             runtime.host_devices_setting()
+            runtime.precision_setting()
         except ValueError as err:
             fail(f"error: {err}")
         return super().parse_args(args, namespace)

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from rnnjax.core import data as data_lib
-from rnnjax.core.config import Config
+from rnnjax.core.config import Config, ConfigError
 from rnnjax.core.forecast import forecast
 from rnnjax.core.model import init_params, make_model
 from rnnjax.core.train import History, Progress, Runs, traits_of
@@ -259,6 +259,14 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
     return results
 
 
+def _float32_only() -> None:
+    """Refuse JAX's 64-bit mode in one line, before anything computes or is written."""
+    try:
+        runtime.precision_setting()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def run_study(
     study: Study,
     folder: Path | None = None,
@@ -269,6 +277,7 @@ def run_study(
 ) -> dict[str, list[Result]]:
     """Train, checkpoint (in `folder`, if given; resuming from what is there), forecast and
     gather every model of `study`: {model: [Result per grid point]}."""
+    _float32_only()
     runtime.use_all_cores()  # before the first computation: one host device per core
     first = next(iter(study.configs.values()))
     chunk = default_chunk(first.epochs) if chunk is None else min(chunk, first.epochs)

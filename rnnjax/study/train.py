@@ -97,6 +97,9 @@ def train_chunked(
     uninterrupted run. The runs axis is sharded over `devices` (default: all local
     devices), padded to a multiple of their count; the padding is dropped from every output.
     """
+    from rnnjax.study.runner import _float32_only
+
+    _float32_only()
     runtime.use_all_cores()  # the API's first computation may be this one
     runtime.warn_bad_setting()
     runs = seed_runs(cfg, seeds) if runs is None else runs

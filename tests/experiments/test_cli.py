@@ -401,3 +401,19 @@ def test_the_choices_the_help_names_are_those_config_allows():
             assert refused.endswith("must be one of " + ", ".join(choices[field.name])), refused
         else:
             assert "must be one of" not in refused, f"{field.name} has choices cli.choices() does not list"
+
+
+def test_64_bit_mode_is_refused_before_anything_is_written(tmp_path):
+    """JAX_ENABLE_X64 would change every number without a record: one line, exit 2, no folder."""
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "JAX_ENABLE_X64=1 is not allowed: rnnjax trains in float32" in proc.stderr
+    assert not (tmp_path / "run").exists()

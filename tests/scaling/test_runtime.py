@@ -69,3 +69,14 @@ def test_compilation_cache(tmp_path):
     assert python(code, RNNJAX_COMPILATION_CACHE="0") == "None"
     assert python(code, RNNJAX_COMPILATION_CACHE=str(tmp_path / "c")) == str(tmp_path / "c")
     assert (tmp_path / "c").is_dir()
+
+
+def test_64_bit_mode_is_refused_from_python_too():
+    code = (
+        "import jax; jax.config.update('jax_enable_x64', True)\n"
+        "import rnnjax as rj\n"
+        "try:\n    rj.run(rj.Config(seeds=1, epochs=1, hidden=2))\n"
+        "except rj.ConfigError as err:\n    print(err)\n"
+    )
+    out = python(code)
+    assert "is not allowed: rnnjax trains in float32" in out
