@@ -19,6 +19,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="a new or empty folder (default: runs/<time stamp>)")
     cli.add_config_flags(parser, skip=("protocol", "fold"))
     args = parser.parse_args(argv)
+    cli.start_backend()
     given = {k: v for k, v in vars(args).items() if k not in ("out", "imports") and v is not None}
     defaults = {"series": "sunspots", "origins": 8, "horizon": 12, "seeds": 16, "epochs": 200}
     if "data" in given:  # a file is the series

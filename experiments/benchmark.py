@@ -29,6 +29,7 @@ _int_list.__name__ = "comma-separated positive integers"
 
 def main(argv=None):
     runtime.use_all_cores()  # one XLA host device per core, before anything computes
+    cli.start_backend()  # or one line saying why it cannot start here
     n_local = len(jax.local_devices())
     on_cpu = jax.default_backend() == "cpu"
     cli.import_user_code(sys.argv[1:] if argv is None else argv)  # before --models is read

@@ -85,6 +85,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     imports = cli.import_user_code(argv)  # first: --models and --series may name what they register
     args = parse(argv)
+    cli.start_backend()  # or one line saying why it cannot start here
     cli.compile_cache(args.no_compile_cache)
     out, rec = cli.resume_folder(args, "experiment") if args.resume is not None else new_run(args, argv, imports)
     saved = rec.get("report") or {"baselines": None, "primary": None}

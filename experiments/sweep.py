@@ -149,12 +149,15 @@ def main(argv=None):
             )
     else:
         study = new_study(args)
+        if processes == 1:  # its memory check starts the backend; several wait for jax.distributed
+            cli.start_backend()
         cli.refuse_too_big(study, args.seed_chunk, processes)
         out = cli.new_folder(args.out) if writer else Path(args.out or "")
     try:  # before JAX's backend starts
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
     except distributed.PeerError as err:
         cli.fail(f"error: {err}")
+    cli.start_backend()  # after jax.distributed: or one line saying why it cannot start here
     if args.resume is None:
         devices = [str(d) for d in jax.local_devices()]
         extra = {"chunk": args.chunk, "seed_chunk": args.seed_chunk, "processes": processes, "local_devices": devices}

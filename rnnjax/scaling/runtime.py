@@ -9,6 +9,7 @@ jax_num_cpu_devices that already names a count is left alone.
 """
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -40,6 +41,33 @@ def host_devices_setting() -> int | None:
 
 
 X64_ENV = "JAX_ENABLE_X64"
+
+
+def xla_flags_setting() -> None:
+    """A ValueError if XLA_FLAGS sets a host device count that is not an integer >= 1: XLA
+    would abort the process with its whole flag list when the backend starts."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    for value in re.findall(re.escape(DEVICE_COUNT_FLAG) + r"=?(\S*)", flags):
+        if not (value.isascii() and value.isdigit() and int(value) >= 1):
+            raise ValueError(
+                f"XLA_FLAGS={flags!r} is not allowed: {DEVICE_COUNT_FLAG} must be an integer >= 1 (it is {value!r})"
+            )
+
+
+def backend_problem() -> str | None:
+    """Why JAX's backend cannot start here (an unavailable JAX_PLATFORMS: a platform whose
+    plugin is missing or finds no device), in one line; None once it has started."""
+    import jax
+
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as err:
+        platforms = os.environ.get("JAX_PLATFORMS", "")
+        why = str(err).strip().splitlines()[0] if str(err).strip() else "no such device or plugin here"
+        return (
+            f"JAX_PLATFORMS={platforms!r} cannot start JAX's backend on this machine ({why}); unset it to use the CPU"
+        )
+    return None
 
 
 def precision_setting() -> None:

@@ -54,9 +54,20 @@ class Parser(argparse.ArgumentParser):
         try:
             runtime.host_devices_setting()
             runtime.precision_setting()
+            runtime.xla_flags_setting()
         except ValueError as err:
             fail(f"error: {err}")
         return super().parse_args(args, namespace)
+
+
+def start_backend() -> None:
+    """Start JAX's backend now, or exit 2 in one line saying why it cannot start here (after
+    jax.distributed, for a sweep over processes)."""
+    from rnnjax.scaling import runtime
+
+    problem = runtime.backend_problem()
+    if problem is not None:
+        fail(f"error: {problem}")
 
 
 def fail(message: str) -> NoReturn:

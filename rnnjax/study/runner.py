@@ -260,11 +260,16 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
 
 
 def _float32_only() -> None:
-    """Refuse JAX's 64-bit mode in one line, before anything computes or is written."""
+    """Refuse JAX's 64-bit mode and a bad XLA device count in one line, before anything
+    computes or is written; then the backend starts, or says in one line why it cannot."""
     try:
         runtime.precision_setting()
+        runtime.xla_flags_setting()
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    problem = runtime.backend_problem()
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def run_study(
@@ -277,8 +282,8 @@ def run_study(
 ) -> dict[str, list[Result]]:
     """Train, checkpoint (in `folder`, if given; resuming from what is there), forecast and
     gather every model of `study`: {model: [Result per grid point]}."""
-    _float32_only()
     runtime.use_all_cores()  # before the first computation: one host device per core
+    _float32_only()
     first = next(iter(study.configs.values()))
     chunk = default_chunk(first.epochs) if chunk is None else min(chunk, first.epochs)
     devices = jax.local_devices() if devices is None else devices

@@ -99,8 +99,8 @@ def train_chunked(
     """
     from rnnjax.study.runner import _float32_only
 
-    _float32_only()
     runtime.use_all_cores()  # the API's first computation may be this one
+    _float32_only()
     runtime.warn_bad_setting()
     runs = seed_runs(cfg, seeds) if runs is None else runs
     mesh = seed_mesh(devices)

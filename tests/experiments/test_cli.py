@@ -403,17 +403,26 @@ def test_the_choices_the_help_names_are_those_config_allows():
             assert "must be one of" not in refused, f"{field.name} has choices cli.choices() does not list"
 
 
-def test_64_bit_mode_is_refused_before_anything_is_written(tmp_path):
-    """JAX_ENABLE_X64 would change every number without a record: one line, exit 2, no folder."""
-    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+ENVIRONMENTS = [
+    # JAX_ENABLE_X64 would change every number without a record
+    ({"JAX_ENABLE_X64": "1"}, "JAX_ENABLE_X64=1 is not allowed: rnnjax trains in float32"),
+    # a platform this machine cannot start (JAX raised a bare AssertionError deep in its bridge)
+    ({"JAX_PLATFORMS": "cuda"}, "JAX_PLATFORMS='cuda' cannot start JAX's backend on this machine"),
+    # XLA aborted the process printing its whole flag list
+    ({"XLA_FLAGS": "--xla_force_host_platform_device_count=abc"}, "must be an integer >= 1 (it is 'abc')"),
+]
+
+
+@pytest.mark.parametrize("env, named", ENVIRONMENTS, ids=[next(iter(e)) for e, _ in ENVIRONMENTS])
+def test_an_environment_that_cannot_run_is_one_line_before_anything_is_written(tmp_path, env, named):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run")],
         capture_output=True,
         text=True,
         timeout=120,
-        env=env,
+        env={**os.environ, **env},
         check=False,
     )
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert "JAX_ENABLE_X64=1 is not allowed: rnnjax trains in float32" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert named in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
