@@ -110,7 +110,9 @@ def write_bytes(path: Path, data: bytes) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
-    return write_bytes(path, text.encode())
+    """UTF-8; a path that is not (a file name's undecodable bytes, as Python holds them) is
+    written as its escape, \\udcff, rather than failing after the training it reports on."""
+    return write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def write_json(path: Path, obj) -> Path:

@@ -56,3 +56,13 @@ def test_no_git_or_no_checkout_is_null_not_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(folders, "PACKAGE_DIR", tmp_path / "rnnjax")  # a package outside any checkout
     (tmp_path / "rnnjax").mkdir()
     assert folders.git_state() == {"commit": None, "dirty": None}
+
+
+def test_text_naming_a_path_that_is_not_utf8_is_written(tmp_path):
+    """A run folder or data file whose name is not UTF-8 appears in the report's command: it
+    is written as its escape (it failed after training, and again on every resume)."""
+    from rnnjax.study import folders
+
+    path = folders.write_text(tmp_path / "report.md", "`--out /tmp/nu\udcff`\n")
+    assert path.read_bytes() == b"`--out /tmp/nu\\udcff`\n"
+    assert folders.write_text(tmp_path / "plain.md", "caf\u00e9\n").read_bytes() == "caf\u00e9\n".encode()
