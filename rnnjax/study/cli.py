@@ -521,10 +521,21 @@ def resume_hint(script: str, out: Path, resume_flags=()) -> str:
 
 @contextlib.contextmanager
 def writing_outputs(script: str, out: Path, resume_flags=()):
-    """Ctrl-C while the outputs are written: one line, exit 130; the training is in the
-    final checkpoints, so resuming writes the outputs again without training."""
+    """Ctrl-C while the outputs are written: one line, exit 130; a full disk or a metric
+    that returns the wrong shape: one line, exit 2. The training is in the final
+    checkpoints, so resuming writes the outputs again without training."""
+    from rnnjax.study.metrics import MetricError
+
     try:
         yield
+    except (MetricError, OSError) as err:
+        why = str(err)
+        if isinstance(err, OSError) and err.strerror:  # a full disk, a file past a size limit, ...
+            why = err.strerror + (f" ({err.filename})" if err.filename else "")
+        fail(
+            f"error: the outputs could not be written: {why}; the training is checkpointed: once that is fixed, "
+            f"finish with: {resume_hint(script, out, resume_flags)}"
+        )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}",

@@ -50,6 +50,15 @@ def claim(folder: Path) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()} on {platform.node()}".encode())
     _held[folder] = fd
+    _clean_temporaries(folder)
+
+
+def _clean_temporaries(folder: Path) -> None:
+    """Remove the temporary files of `write_bytes` that a killed writer left (`.name.hex.tmp`):
+    with the lock held, no writer of this folder is alive to own them."""
+    for tmp in [*folder.glob(".*.tmp"), *folder.glob("checkpoints/**/.*.tmp")]:
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
 
 
 def release(folder: Path) -> None:

@@ -123,19 +123,35 @@ METRICS: dict[str, Metric] = {
 SWEEP_METRICS = tuple(name for name, m in METRICS.items() if m.sweep)
 
 
+class MetricError(ValueError):
+    """A registered metric whose function does not return one number per seed."""
+
+
+def _per_seed(run: Result, metric: str) -> np.ndarray:
+    """METRICS[metric].fn(run), checked: one number per seed (a user's metric returning
+    another count was silently cut to the seeds in metrics.csv)."""
+    values = np.asarray(METRICS[metric].fn(run))
+    if values.shape != (run.cfg.seeds,) or values.dtype.kind not in "biuf":
+        raise MetricError(
+            f"metric {metric!r} returned {values.dtype} values of shape {values.shape}: "
+            f"it must return one number per seed, shape ({run.cfg.seeds},)"
+        )
+    return values
+
+
 def by_channel(run: Result, metric: str) -> dict[str, np.ndarray] | None:
     """{channel: [seeds]} of a per-channel metric of a run with several channels, else None."""
     names = run.channels
     if names is None or not METRICS[metric].per_channel:
         return None
-    return {c: METRICS[metric].fn(run.channel(k)) for k, c in enumerate(names)}
+    return {c: _per_seed(run.channel(k), metric) for k, c in enumerate(names)}
 
 
 def value(run: Result, metric: str) -> np.ndarray:
     """[seeds] of `metric`: its function of the run, or with several channels (a
     per-channel metric) the mean over the channels of its value on each."""
     per = by_channel(run, metric)
-    return METRICS[metric].fn(run) if per is None else np.mean(list(per.values()), axis=0)
+    return _per_seed(run, metric) if per is None else np.mean(list(per.values()), axis=0)
 
 
 def score(metric: str, forecast_SxH, truth_H, history_T) -> np.ndarray:

@@ -131,3 +131,31 @@ def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
     # process 0's folder holds no result and does not block reusing --out
     assert [p.name for p in (tmp_path / "0").iterdir()] == [folders.LOCK]
     assert folders.make_run_dir(tmp_path / "0") == tmp_path / "0"
+
+
+def test_a_full_disk_while_writing_outputs_is_one_line_and_the_resume_finishes(tmp_path):
+    """Disk full, simulated by a file-size limit the figures exceed (the checkpoints do not):
+    exit 2 naming the cause and the resume command; the resume writes everything, cleaning the
+    temporary files a killed writer left, without training again."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENT), "--models", "gru", *TINY, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+        check=False,
+    )
+    line = one_line(proc, 2)
+    assert "the outputs could not be written: File too large" in line and f"--resume {out}" in line
+    assert not json.loads((out / "config.json").read_text()).get("finished")
+    (out / ".report.md.0123456789abcdef.tmp").write_text("left by a killed writer")
+    resumed = script(EXPERIMENT, "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["finished"] and (out / "forecast.png").exists()
+    assert not list(out.glob(".*.tmp")) and "epoch 1/" not in resumed.stderr  # nothing trained again

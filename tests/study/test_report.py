@@ -197,3 +197,12 @@ def test_the_notebooks_claims_pair_seeds_not_seed_channels():
     rmse = claim["comparisons"][0]
     assert rmse["pairs"] == 3  # three seeds, not six seed-channel pairs
     assert rmse["medians"][0] == pytest.approx(0.4)  # the mean over the channels of each channel's RMSE
+
+
+def test_a_metric_returning_the_wrong_count_is_refused_naming_it(monkeypatch):
+    from rnnjax.study import metrics
+
+    run = planted("gru", 4, [0.1, 0.2, 0.3, 0.4])
+    monkeypatch.setitem(metrics.METRICS, "mine", metrics.Metric(lambda r: np.zeros(5), "mine", True))
+    with pytest.raises(metrics.MetricError, match=r"metric 'mine' returned float64 values of shape \(5,\)"):
+        metric_rows({"gru": run})  # metrics.csv cut it to the 4 seeds before
