@@ -41,11 +41,17 @@ def record(kind: str, study: Study, command: str, imports: list[dict] = (), **ex
 
 
 def read_record(out: Path) -> dict:
-    """A run folder's config.json, or a RunDirError naming what is wrong with it."""
+    """A run folder's config.json, or a RunDirError naming what is wrong with it. A finished
+    folder's outputs are checked against their record, and its data is read from its own
+    copy, wherever the file has gone."""
     try:
         rec = json.loads((out / "config.json").read_text())
         if not isinstance(rec, dict):
             raise TypeError("not an object")
+        if rec.get("finished"):
+            _check_outputs(out, rec)
+            if (out / DATA_COPY).exists():
+                _use_data_copy(out)
         if "kind" not in rec:
             raise folders.RunDirError(f"{str(out)!r} was written by an older rnnjax (no kind in config.json)")
         _check_record(rec)
@@ -120,10 +126,71 @@ def study_of(rec: dict) -> Study:
     return Study(configs, Grid(points, tuple(rec["swept"])))
 
 
+# what load_run reads, checksummed when the run finishes: a finished folder is read anywhere
+# (its data file's values kept in data.npz) and refused whole if any of them was edited
+DATA_COPY = "data.npz"
+READ_BACK = ("metrics.csv", "history.npz", "forecasts.npz", "params.npz", DATA_COPY)
+
+
 def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> None:
-    """config.json, last: wall times, and the mark that the run has finished."""
+    """config.json, last: wall times, the SHA-256 of every file load_run reads, and the mark
+    that the run has finished."""
+    _write_data_copy(out, results)
     timing = {name: points[0].timing._asdict() for name, points in results.items()}
-    folders.write_json(out / "config.json", rec | {"wall_s": {"total": wall_s} | timing, "finished": True})
+    sums = {name: _sha256(out / name) for name in READ_BACK if (out / name).exists()}
+    done = {"wall_s": {"total": wall_s} | timing, "outputs_sha256": sums, "finished": True}
+    folders.write_json(out / "config.json", rec | done)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_data_copy(out: Path, results: dict[str, list[Result]]) -> None:
+    """The values of every data file the run read (data.npz, by checksum, column and
+    columns), so that load_run and rj.report read a finished folder after the file moved."""
+    from rnnjax.core.series import source
+
+    copies = {}
+    for points in results.values():
+        for cfg in {r.cfg for r in points}:
+            if isinstance(cfg.data, str) and cfg.data:
+                copies[(cfg.data_sha256, cfg.column, cfg.columns)] = source(cfg)
+    if copies:
+        arrays = {}
+        for i, ((sha, column, columns), data) in enumerate(copies.items()):
+            arrays |= {f"d{i}_values": data.values, f"d{i}_names": np.array(data.names, dtype=str)}
+            arrays[f"d{i}_key"] = np.array([sha, column, columns], dtype=str)
+        folders.write_npz(out / DATA_COPY, **arrays)
+
+
+def _use_data_copy(out: Path) -> None:
+    """Make a finished folder's saved data the data its configs name (by checksum)."""
+    from rnnjax.core.series import recorded
+
+    try:
+        with np.load(out / DATA_COPY) as f:
+            for i in range(sum(k.endswith("_key") for k in f.files)):
+                sha, column, columns = (str(v) for v in f[f"d{i}_key"])
+                names = tuple(str(n) for n in f[f"d{i}_names"])
+                recorded.remember(sha, column, columns, f[f"d{i}_values"], names)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise folders.RunDirError(f"{str(out)!r} has a damaged {DATA_COPY} ({type(err).__name__})") from None
+
+
+def _check_outputs(out: Path, rec: dict) -> None:
+    """A finished folder's read-back files as they were when it finished (their SHA-256)."""
+    for name, sha in (rec.get("outputs_sha256") or {}).items():
+        path = out / name
+        if not path.exists():
+            raise folders.RunDirError(f"{str(out)!r} has no {name}: it cannot be read back")
+        if _sha256(path) != sha:
+            raise folders.RunDirError(
+                f"{str(out)!r} has a {name} that changed since the run finished (its SHA-256 differs from "
+                "config.json's record): it was edited, cut short or replaced"
+            )
 
 
 def write_params(out: Path, results: dict[str, list[Result]]) -> None:

@@ -124,3 +124,57 @@ def test_csv_columns_train_with_a_known_covariate(tmp_path):
     np.testing.assert_allclose(forecasts["truth"][:, 0], b[216:])
     report = (out / "report.md").read_text()
     assert "predict b. a is a known covariate" in report
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory):
+    """A finished run on a CSV file of its own (csv_run's folder is reopened by a test above)."""
+    tmp = tmp_path_factory.mktemp("kept")
+    y = 50 + 40 * np.sin(np.arange(200) / 7.0)
+    (tmp / "series.csv").write_text("day,y\n" + "".join(f"d{i},{float(v)!r}\n" for i, v in enumerate(y)))
+    out = tmp / "run"
+    args = ["--data", tmp / "series.csv", "--models", "gru", "--seeds", 2, "--epochs", 3, "--hidden", 4]
+    proc = _script("gru_vs_lstm.py", *args, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, out, y
+
+
+def test_a_finished_folder_reads_back_after_its_data_file_moved(kept_run, tmp_path):
+    """Every result is inside a finished folder: its data's values too (data.npz), read by
+    their checksum wherever the file has gone, as on another machine; the column chosen for
+    the user is recorded."""
+    import shutil
+
+    tmp, out, y = kept_run
+    assert json.loads((out / "config.json").read_text())["models"]["gru"]["column"] == "y"
+    copy = tmp_path / "copied"
+    shutil.copytree(out, copy)
+    moved = tmp / "series.csv"
+    moved.rename(tmp / "gone.csv")
+    try:
+        code = f"import rnnjax as rj; r = rj.load_run({str(copy)!r})['gru'][0]; print(r.truth[:3].tolist())"
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=CPU, check=False
+        )
+        redraw = _script("report.py", copy)
+    finally:
+        (tmp / "gone.csv").rename(moved)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == y[180:183].tolist()
+    assert redraw.returncode == 0, redraw.stderr[-2000:]
+    assert (copy / "report.md").read_bytes() == (out / "report.md").read_bytes()
+
+
+@pytest.mark.parametrize("name, damage", [("metrics.csv", "append"), ("params.npz", "cut"), ("data.npz", "cut")])
+def test_a_finished_folder_whose_outputs_changed_is_refused(kept_run, tmp_path, name, damage):
+    import shutil
+
+    import rnnjax
+    from rnnjax.study.folders import RunDirError
+
+    copy = tmp_path / "copied"
+    shutil.copytree(kept_run[1], copy)
+    data = (copy / name).read_bytes()
+    (copy / name).write_bytes(data + b"1\n" if damage == "append" else data[: len(data) // 2])
+    with pytest.raises(RunDirError, match=f"has a {name} that changed since the run finished"):
+        rnnjax.load_run(copy)

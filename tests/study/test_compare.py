@@ -1,6 +1,7 @@
 """Two finished experiments compared seed by seed (study/compare.py, experiments/compare.py)."""
 
 import csv
+import hashlib
 import json
 import shutil
 
@@ -34,6 +35,9 @@ def test_pairs_each_models_seeds_and_leaves_out_diverged_ones(finished_run, tmp_
         if row["model"] == "lstm" and row["seed"] == "1":
             row["diverged"] = "True"
     _write(other / "metrics.csv", rows)
+    rec = json.loads((other / "config.json").read_text())  # planted as a run would have written it
+    rec["outputs_sha256"]["metrics.csv"] = hashlib.sha256((other / "metrics.csv").read_bytes()).hexdigest()
+    (other / "config.json").write_text(json.dumps(rec))
     got = compare.compare(finished_run, other, "forecast_rmse")
     assert set(got) == {"gru", "lstm"}
     assert got["gru"]["pairs"] == 2 and got["gru"]["median_diff"] == pytest.approx(0.25)

@@ -83,7 +83,8 @@ def source(cfg) -> Recorded | None:
     if isinstance(cfg.data, Recorded):
         return cfg.data
     if cfg.data:
-        return recorded.load(cfg.data, cfg.column, names(cfg.columns))
+        copy = recorded.kept(cfg.data_sha256, cfg.column, cfg.columns) if cfg.data_sha256 else None
+        return copy or recorded.load(cfg.data, cfg.column, names(cfg.columns))
     load = spec(cfg.series).load
     return load() if load is not None else None
 

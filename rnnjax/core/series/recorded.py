@@ -94,6 +94,22 @@ def _checked(
     return Recorded(values, source, sha256, tuple(names))
 
 
+# recorded data kept by finished run folders (their data.npz), by (SHA-256, column, columns):
+# the very values a run read, so a folder reads back after its data file moved or changed
+_KEPT: dict[tuple[str, str, str], Recorded] = {}
+
+
+def remember(sha256: str, column: str, columns: str, values, names: tuple[str, ...]) -> None:
+    """Keep a run folder's copy of a data file's values (checked against its SHA-256's
+    claim by the folder's own checksums)."""
+    values = np.asarray(values, np.float64)
+    _KEPT[(sha256, column, columns)] = Recorded(values, "a run folder's copy", sha256, names)
+
+
+def kept(sha256: str, column: str, columns: str) -> Recorded | None:
+    return _KEPT.get((sha256, column, columns))
+
+
 def load(path: str, column: str = "", columns: tuple[str, ...] = ()) -> Recorded:
     """The series in a .csv file (`column`: a name, or a 0-based index; default the only
     numeric column; `columns`: several, each a channel) or a .npy file ([T], or [T, C]: C
