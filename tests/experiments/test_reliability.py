@@ -137,20 +137,15 @@ def test_a_full_disk_while_writing_outputs_is_one_line_and_the_resume_finishes(t
     """Disk full, simulated by a file-size limit the figures exceed (the checkpoints do not):
     exit 2 naming the cause and the resume command; the resume writes everything, cleaning the
     temporary files a killed writer left, without training again."""
-    import resource
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
-
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, str(EXPERIMENT), "--models", "gru", *TINY, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limit,
-        check=False,
+    argv = [str(EXPERIMENT), "--models", "gru", *TINY, "--out", str(out)]
+    limited = (  # the limit set in the child itself: no preexec_fn fork from a process running JAX's threads
+        "import resource, runpy, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
+    proc = subprocess.run([sys.executable, "-c", limited], capture_output=True, text=True, timeout=300, check=False)
     line = one_line(proc, 2)
     assert "the outputs could not be written: File too large" in line and f"--resume {out}" in line
     assert not json.loads((out / "config.json").read_text()).get("finished")
