@@ -151,7 +151,7 @@ def main(argv=None):
         study = new_study(args)
         if processes == 1:  # its memory check starts the backend; several wait for jax.distributed
             cli.start_backend()
-        cli.refuse_too_big(study, args.seed_chunk, processes)
+        cli.refuse_too_big(study, args.seed_chunk, processes, seed_chunk_flag=True)
         out = cli.new_folder(args.out) if writer else Path(args.out or "")
     try:  # before JAX's backend starts
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)

@@ -89,6 +89,11 @@ def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     allocated or compiled): the training state three times (host copy, device state,
     donated update), the backward pass's activations of one minibatch per run, the
     histories and forecasts, and the series and its windows."""
+    return sum(estimate_parts(cfg, runs, traits).values())
+
+
+def estimate_parts(cfg: Config, runs: int, traits: frozenset) -> dict[str, float]:
+    """`estimate_bytes` by part, each named by the flags that set its size."""
     # shapes alone: the per-backend defaults of unroll and time_scan would ask for (and start) the backend
     shaped = cfg.replace(unroll=1, time_scan="sequential")
     one = state_shape(shaped, traits)
@@ -98,18 +103,23 @@ def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     rows = cfg.hidden + 2 + (cfg.layers - 1) * (2 * cfg.hidden + 1)
     gates = max(1, params // max(1, 4 * cfg.hidden * rows))
     activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4 * cfg.layers
-    per_run = 3 * state + activations + (2 * cfg.epochs + cfg.steps) * 4
     data = cfg.length * 8 + 2 * cfg.n_windows * cfg.window * 4
-    return runs * per_run + data
+    return {
+        "the training state (--seeds, --hidden, --layers)": runs * 3 * state,
+        "the activations (--seeds, --hidden, --layers, --batch-size, --window)": runs * activations,
+        "the histories and forecasts (--seeds, --epochs, --horizon)": runs * (2 * cfg.epochs + cfg.steps) * 4,
+        "the series and its windows (--n-points, --window)": data,
+    }
 
 
 def check_fits(cfg: Config, runs: int, traits: frozenset, devices, what: str) -> float:
     """The estimate, or TooBig naming it, the memory available and what to reduce."""
-    need, have = estimate_bytes(cfg, runs, traits), available_bytes(devices)
+    parts, have = estimate_parts(cfg, runs, traits), available_bytes(devices)
+    need = sum(parts.values())
     if need > FREE_MEMORY_USED * have:
+        most = max(parts, key=parts.get)  # the cause, so that the advice names its flags
         raise TooBig(
-            f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once, hidden {cfg.hidden}, "
-            f"{cfg.length} points), more than the {have / 2**30:.3g} GiB available: reduce --seeds, --hidden, "
-            "--layers or --n-points, or train fewer runs at once with --seed-chunk"
+            f"{what} needs about {need / 2**30:.3g} GiB ({runs} runs at once), more than the "
+            f"{have / 2**30:.3g} GiB available; {parts[most] / need:.0%} of it is {most}: reduce those"
         )
     return need

@@ -353,7 +353,7 @@ def command(script: str, argv: list[str]) -> str:
     return shlex.join(["python", script_path(script), *argv])
 
 
-def refuse_too_big(study, seed_chunk=None, processes: int = 1) -> None:
+def refuse_too_big(study, seed_chunk=None, processes: int = 1, seed_chunk_flag: bool = False) -> None:
     """Exit 2 with one line if the study's largest program would not fit in memory. With
     several processes JAX's backend must not start before jax.distributed does, so only the
     host's memory is asked then."""
@@ -362,8 +362,8 @@ def refuse_too_big(study, seed_chunk=None, processes: int = 1) -> None:
 
     try:
         runner.check_memory(study, seed_chunk, devices=[] if processes > 1 else None, processes=processes)
-    except memory.TooBig as err:
-        fail(f"error: {err}")
+    except memory.TooBig as err:  # the sweep can also train fewer runs at once; the experiment cannot
+        fail(f"error: {err}" + (", or train fewer runs at once with --seed-chunk" if seed_chunk_flag else ""))
     except (OverflowError, ValueError) as err:  # sizes past what the shapes' integers hold
         fail(f"error: the study is too big to estimate its memory ({err}): reduce --seeds, --hidden or --n-points")
 
