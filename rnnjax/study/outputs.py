@@ -8,6 +8,7 @@ paired comparison and verdicts, report.md and its figures; a sweep adds summary.
 grid point and its figure.
 """
 
+import hashlib
 import json
 import os
 import zipfile
@@ -143,8 +144,6 @@ def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

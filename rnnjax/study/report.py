@@ -77,6 +77,15 @@ def channel_values(run, metric: str) -> dict[str, np.ndarray] | None:
     return {c: run.masked(v) for c, v in by_channel(run, metric).items()}
 
 
+def channel_summaries(run, metrics) -> dict:
+    """Several channels: {"channels": {channel: {metric: describe()}}} of the per-channel
+    `metrics`; {} for one channel."""
+    per = {m: v for m in metrics if (v := channel_values(run, m)) is not None}
+    if not per:
+        return {}
+    return {"channels": {c: {m: stats.describe(v[c]) for m, v in per.items()} for c in next(iter(per.values()))}}
+
+
 def _number(x) -> str:
     return str(x) if isinstance(x, int) else fmt(x)
 
@@ -127,9 +136,7 @@ def model_summary(run: Result) -> dict:
         "diverged_epochs": [int(run.diverged_epoch[s]) for s in np.flatnonzero(run.diverged)],
     }
     out |= {metric: stats.describe(values(run, metric)) for metric in METRICS}
-    per = {m: v for m in METRICS if (v := channel_values(run, m)) is not None}
-    if per:  # several channels: each one's too
-        out["channels"] = {c: {m: stats.describe(v[c]) for m, v in per.items()} for c in next(iter(per.values()))}
+    out |= channel_summaries(run, METRICS)
     out["training"] = training(cfg)
     stops = early_stopping(run)
     if stops is not None:
@@ -412,9 +419,7 @@ def point_summary(run: Result, point: dict) -> dict:
     for metric in metrics:
         kept = stats.finite(values(run, metric))
         out[metric] = stats.describe(kept) | {"median_ci95": stats.bootstrap_ci(kept, np.median)}
-    per = {m: v for m in metrics if (v := channel_values(run, m)) is not None}
-    if per:  # several channels: each one's too
-        out["channels"] = {c: {m: stats.describe(v[c]) for m, v in per.items()} for c in next(iter(per.values()))}
+    out |= channel_summaries(run, metrics)
     return out
 
 

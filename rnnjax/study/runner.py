@@ -259,7 +259,7 @@ def run_model(study: Study, name: str, units: list[Unit], chunk: int, folder, mo
     return results
 
 
-def _float32_only() -> None:
+def check_environment() -> None:
     """Refuse JAX's 64-bit mode and a bad XLA device count in one line, before anything
     computes or is written; then the backend starts, or says in one line why it cannot."""
     try:
@@ -283,7 +283,7 @@ def run_study(
     """Train, checkpoint (in `folder`, if given; resuming from what is there), forecast and
     gather every model of `study`: {model: [Result per grid point]}."""
     runtime.use_all_cores()  # before the first computation: one host device per core
-    _float32_only()
+    check_environment()
     first = next(iter(study.configs.values()))
     chunk = default_chunk(first.epochs) if chunk is None else min(chunk, first.epochs)
     devices = jax.local_devices() if devices is None else devices

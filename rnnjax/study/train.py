@@ -97,10 +97,10 @@ def train_chunked(
     uninterrupted run. The runs axis is sharded over `devices` (default: all local
     devices), padded to a multiple of their count; the padding is dropped from every output.
     """
-    from rnnjax.study.runner import _float32_only
+    from rnnjax.study.runner import check_environment
 
     runtime.use_all_cores()  # the API's first computation may be this one
-    _float32_only()
+    check_environment()
     runtime.warn_bad_setting()
     runs = seed_runs(cfg, seeds) if runs is None else runs
     mesh = seed_mesh(devices)

@@ -174,13 +174,12 @@ def describe(cfg) -> str:
     elif cfg.data:
         column = cfg.column or (source(cfg).names[0] if cfg.data.lower().endswith(".csv") and not cfg.columns else "")
         name = os.path.basename(cfg.data) + (f"[{column}]" if column else "")  # the column read, even if chosen for you
-        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file name prints
     else:
         name = cfg.series + (f", tau={cfg.tau:g}" if "tau" in spec(cfg.series).reads else "")
     several = channels(cfg)
     if len(several) > 1 or cfg.channels or cfg.columns:  # a file's columns, an array's, a system's components
         name += f" [{','.join(several)}]"
-        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any file or column name prints
     return name + (f", noise {cfg.noise:g}" if cfg.noise else "")
 
 
