@@ -21,7 +21,8 @@ from rnnjax.core.config import Config, ConfigError
 from rnnjax.study import folders, outputs
 from rnnjax.study.report import fmt  # also cli.fmt: the scripts print statistics as the report does
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # a mistake the user can fix, said in one line
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class Parser(argparse.ArgumentParser):
@@ -541,18 +542,30 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
             f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}",
             file=sys.stderr,
         )
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _quiet_exit(signum, frame) -> NoReturn:
+    """A Ctrl-C once the script is done (its message printed, every file closed): end now,
+    status 130, rather than raise inside JAX's exit handlers (a traceback after the message)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def main_guard(main) -> None:
     """Run a script's main; a Ctrl-C before training starts is one line and exit 130. (The
-    scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.)"""
+    scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.) Once
+    main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         main()
     except KeyboardInterrupt:
         print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGINT, _quiet_exit)
 
 
 def run_with_progress(out: Path, rec: dict, chunk, script: str, show=True, summaries=False, resume_flags=()):
@@ -572,7 +585,7 @@ def run_with_progress(out: Path, rec: dict, chunk, script: str, show=True, summa
             f"resume with: {resume_hint(script, out, resume_flags)}",
             file=sys.stderr,
         )
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except (checkpoint.CheckpointError, ConfigError) as err:  # ConfigError: the data file changed meanwhile
         fail(f"error: {err}")
     except OSError as err:  # a checkpoint path that is a folder, a full disk, ...

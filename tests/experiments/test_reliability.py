@@ -109,6 +109,35 @@ def test_ctrl_c_while_the_outputs_are_written_says_how_to_resume(tmp_path, monke
     assert json.loads((out / "config.json").read_text())["finished"]
 
 
+SECOND_CTRL_C = """
+import atexit, os, signal, time
+import jax  # its exit handlers are registered first, so run after the one below
+from rnnjax.study import cli
+
+def main():
+    def exit_handler():  # a second Ctrl-C landing while the interpreter's exit handlers run
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)
+        print("the exit handler went on")
+
+    atexit.register(exit_handler)
+    os.kill(os.getpid(), signal.SIGINT)  # the first: before training
+    time.sleep(2)
+
+cli.main_guard(main)
+"""
+
+
+def test_a_second_ctrl_c_during_the_exit_handlers_ends_quietly():
+    """It raised KeyboardInterrupt inside JAX's exit handler: a traceback after the message."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SECOND_CTRL_C], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 130
+    assert proc.stderr == "\ninterrupted before training started; nothing to resume\n"
+    assert "went on" not in proc.stdout
+
+
 def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
