@@ -102,6 +102,9 @@ def check_processes(args):
         cli.fail(f"error: --num-processes {args.num_processes} is not allowed: must be an integer >= 1")
     if not 0 <= args.process_id < args.num_processes:
         cli.fail(f"error: --process-id {args.process_id} is not allowed: must be from 0 to {args.num_processes - 1}")
+    problem = distributed.ports_problem(args.coordinator) if args.process_id == 0 else None
+    if problem is not None:  # process 0 serves on them: found before any folder or backend
+        cli.fail(f"error: {problem}; choose another port")
 
 
 def new_study(args) -> Study:
@@ -153,8 +156,12 @@ def main(argv=None):
             cli.start_backend()
         cli.refuse_too_big(study, args.seed_chunk, processes, seed_chunk_flag=True)
         out = cli.new_folder(args.out) if writer else Path(args.out or "")
+    processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
+    if args.coordinator is not None:
+        processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
     try:  # before JAX's backend starts
-        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout)
+        lost = cli.on_peer_lost(SCRIPT, out, processes_flags)
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout, lost)
     except distributed.PeerError as err:
         cli.fail(f"error: {err}")
     cli.start_backend()  # after jax.distributed: or one line saying why it cannot start here
@@ -172,10 +179,8 @@ def main(argv=None):
             next(iter(planned.configs.values())).forecast_protocol, planned.grid.swept
         ):
             print(f"warning: {warning}", file=sys.stderr)
-    processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
-    if args.coordinator is not None:
-        processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
     trained = cli.run_with_progress(out, rec, args.chunk, SCRIPT, show=writer, resume_flags=processes_flags)
+    distributed.finish()  # every gather done: the processes no longer need each other
     if not writer:
         return
     summary = cli.write_outputs(out, rec, trained, SCRIPT, processes_flags)

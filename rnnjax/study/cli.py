@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 import time
+import traceback
 import typing
 from pathlib import Path
 from typing import NoReturn
@@ -23,6 +24,7 @@ from rnnjax.study.report import fmt  # also cli.fmt: the scripts print statistic
 
 EXIT_USAGE = 2  # a mistake the user can fix, said in one line
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_PEER_LOST = 3  # another process of a multi-process sweep ended during the run
 
 
 class Parser(argparse.ArgumentParser):
@@ -545,25 +547,68 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 
-def _quiet_exit(signum, frame) -> NoReturn:
-    """A Ctrl-C once the script is done (its message printed, every file closed): end now,
-    status 130, rather than raise inside JAX's exit handlers (a traceback after the message)."""
+def _exit_now(code: int) -> NoReturn:
+    """End the process now with `code`, its output flushed, skipping the exit handlers."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(code)
+
+
+def _quiet_exit(signum, frame) -> NoReturn:
+    """A Ctrl-C once the script is done (its message printed, every file closed): end now,
+    status 130, rather than raise inside JAX's exit handlers (a traceback after the message)."""
+    _exit_now(EXIT_INTERRUPTED)
+
+
+def on_peer_lost(script: str, out: Path, resume_flags) -> typing.Callable[[int], NoReturn]:
+    """What a process of a multi-process sweep does when another one ends during the run
+    (`distributed.initialize`'s on_lost): one line with its own resume command, the other
+    peers told (`distributed.end`), exit 3 at once (the next gather would block, then
+    abort). Every finished chunk is checkpointed."""
+    from rnnjax.scaling import distributed
+
+    def lost(process_id: int) -> NoReturn:
+        print(
+            f"\nerror: process {process_id} ended during the run; every finished chunk is checkpointed: once "
+            f"every process can run, resume each (with its own --process-id): {resume_hint(script, out, resume_flags)}",
+            file=sys.stderr,
+        )
+        distributed.end()
+        _exit_now(EXIT_PEER_LOST)
+
+    return lost
+
+
+def _leave_peers(err: BaseException) -> None:
+    """A process that leaves a multi-process sweep before its end (an error, Ctrl-C) tells
+    its peers at once (`distributed.end`) and exits now: JAX's own exit would wait for them
+    at a shutdown barrier. Nothing when it has no peers or has done its part."""
+    from rnnjax.scaling import distributed
+
+    if not distributed.end():
+        return
+    if not isinstance(err, SystemExit):  # a failure of rnnjax's own: its traceback, as ever
+        traceback.print_exception(err)
+    code = err.code if isinstance(err, SystemExit) else 1
+    _exit_now(code if isinstance(code, int) else 1)
 
 
 def main_guard(main) -> None:
     """Run a script's main; a Ctrl-C before training starts is one line and exit 130. (The
     scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.) Once
-    main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`)."""
+    main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`);
+    a process of a multi-process sweep that ends early tells its peers (`_leave_peers`)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        main()
-    except KeyboardInterrupt:
-        print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        try:
+            main()
+        except KeyboardInterrupt:
+            print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+    except BaseException as err:
+        _leave_peers(err)
+        raise
     finally:
         signal.signal(signal.SIGINT, _quiet_exit)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import scripts
 
+from rnnjax.scaling import distributed
 from rnnjax.study import folders, outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,6 +161,75 @@ def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
     # process 0's folder holds no result and does not block reusing --out
     assert [p.name for p in (tmp_path / "0").iterdir()] == [folders.LOCK]
     assert folders.make_run_dir(tmp_path / "0") == tmp_path / "0"
+
+
+def _two_free_ports() -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        if port < 65534 and distributed.ports_problem(f"127.0.0.1:{port}") is None:
+            return port
+
+
+def test_a_coordinator_port_in_use_is_one_line_before_anything(tmp_path):
+    """jax.distributed segfaulted (process 0) and aborted (the others) on a port in use."""
+    port = _two_free_ports()
+    with socket.create_server(("", port)):
+        proc = script(
+            SWEEP,
+            *TINY,
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            "0",
+            "--out",
+            str(tmp_path / "run"),
+            timeout=60,
+        )
+    line = one_line(proc, 2)
+    assert proc.stderr.count("\n") == 1 and f"port {port} (jax.distributed's coordinator)" in line
+    assert "in use" in line and not (tmp_path / "run").exists()
+
+
+def test_a_peer_killed_mid_run_ends_the_others_at_once_and_every_process_resumes(tmp_path):
+    """A killed peer blocked the others ~100 s in the next gather, then aborted them in C++."""
+    port, out = _two_free_ports(), tmp_path / "run"
+    args = ["--models", "gru", "--seeds", "2", "--epochs", "150", "--chunk", "5", "--hidden", "4", "--horizon", "20"]
+    args += ["--no-compile-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "RNNJAX_HOST_DEVICES": "1"}
+
+    def start(*extra):
+        return [
+            subprocess.Popen(
+                [sys.executable, str(SWEEP), *extra, "--process-id", str(i)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for i in range(2)
+        ]
+
+    first = start(*args, "--out", str(out))
+    deadline = time.monotonic() + 240
+    while not list(out.glob("checkpoints/gru/runs-1-2.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # process 1 has checkpointed a chunk: it is mid-run
+    first[1].kill()
+    start_wait = time.monotonic()
+    _, err = first[0].communicate(timeout=60)
+    first[1].communicate(timeout=60)
+    assert first[0].returncode == 3 and "Traceback" not in err, err[-2000:]
+    assert time.monotonic() - start_wait < 30
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: process 1 ended during the run;") and f"--resume {out}" in line
+    resumed = start("--resume", str(out), *args[-4:])
+    for proc in resumed:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    assert json.loads((out / "config.json").read_text())["finished"]
 
 
 def test_a_full_disk_while_writing_outputs_is_one_line_and_the_resume_finishes(tmp_path):

@@ -1,4 +1,9 @@
+import socket
+import threading
+import time
+
 import numpy as np
+import pytest
 
 from rnnjax.scaling import distributed
 
@@ -20,3 +25,83 @@ def test_cluster_size_reads_the_launcher(monkeypatch):
     assert distributed.cluster_size() == 1 and not distributed.cluster_launched()
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     assert distributed.cluster_size() == 4 and distributed.cluster_launched()
+
+
+def _free_port() -> int:
+    """A port whose successor is free too (process 0 serves on both)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        if port < 65534 and distributed.ports_problem(f"127.0.0.1:{port}") is None:
+            return port
+
+
+@pytest.mark.parametrize("taken", [0, 1])
+def test_a_port_process_0_needs_in_use_is_named(taken):
+    """jax.distributed segfaulted on a coordinator port in use; the rendezvous raised OSError."""
+    port = _free_port()
+    with socket.create_server(("127.0.0.1", port + taken)):
+        problem = distributed.ports_problem(f"127.0.0.1:{port}")
+        assert f"port {port + taken} " in problem and "in use" in problem
+        if taken:  # and the rendezvous itself, should the port be taken after the check
+            with pytest.raises(distributed.PeerError, match=f"port {port + 1} .*in use"):
+                distributed.rendezvous(f"127.0.0.1:{port}", 2, 0, 1)
+    assert distributed.ports_problem(f"127.0.0.1:{port}") is None
+
+
+def _watched(process_ids, own_id=0):
+    """A _Watch over socket pairs: {peer id: the peer's end}, the losses it reports."""
+    watch, lost, ends = distributed._Watch(), [], {}
+    for pid in process_ids:
+        ours, theirs = socket.socketpair()
+        ends[pid] = (ours, theirs)
+    watch.start({pid: ours for pid, (ours, _) in ends.items()}, lost.append)
+    return watch, lost, {pid: theirs for pid, (_, theirs) in ends.items()}
+
+
+def _settle(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_peer_that_ends_before_saying_done_is_lost_once():
+    watch, lost, peers = _watched([1, 2, 3])
+    peers[2].close()  # killed: its socket closes
+    peers[3].close()  # a second loss meanwhile is not reported again
+    _settle(lambda: watch.gone[2].is_set() and watch.gone[3].is_set())
+    assert len(lost) == 1 and lost[0] in (2, 3)
+
+
+def test_a_peer_that_said_done_may_end():
+    watch, lost, peers = _watched([1, 2])
+    peers[1].sendall(distributed.DONE)
+    peers[1].close()
+    _settle(lambda: watch.gone[1].is_set())
+    assert lost == []
+    watch.finish()  # this process done: a peer ending now is no loss either
+    assert peers[2].recv(16) == distributed.DONE
+    peers[2].close()
+    _settle(lambda: watch.gone[2].is_set())
+    assert lost == []
+
+
+def test_process_0_ending_early_tells_its_peers_and_waits_for_them():
+    watch, lost, peers = _watched([1, 2])
+    ended = []
+
+    def peer(pid):  # a peer reads the end of its socket, then ends
+        assert peers[pid].recv(16) == b""
+        time.sleep(0.2)
+        ended.append(pid)
+        peers[pid].close()
+
+    threads = [threading.Thread(target=peer, args=(pid,)) for pid in peers]
+    for t in threads:
+        t.start()
+    assert watch.end(wait_s=10)
+    assert sorted(ended) == [1, 2] and lost == []  # both ended before end() returned; no loss reported
+    for t in threads:
+        t.join()
+    assert not distributed._Watch().end(wait_s=0)  # no peers (one process): nothing to tell
