@@ -53,7 +53,7 @@ def new_run(args, argv, imports):
     study = Study(configs, make_grid(first, folds))
     options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
-    out = cli.new_folder(args.out)
+    out = cli.new_folder(args.out, study)
     command = cli.command(SCRIPT, argv)
     rec = run_folder.begin(out, study, command, imports, "experiment", chunk=args.chunk, processes=1, report=options)
     return out, rec

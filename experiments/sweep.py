@@ -155,7 +155,7 @@ def main(argv=None):
         if processes == 1:  # its memory check starts the backend; several wait for jax.distributed
             cli.start_backend()
         cli.refuse_too_big(study, args.seed_chunk, processes, seed_chunk_flag=True)
-        out = cli.new_folder(args.out) if writer else Path(args.out or "")
+        out = cli.new_folder(args.out, study) if writer else Path(args.out or "")
     processes_flags = [] if args.coordinator is None else ["--coordinator", args.coordinator]
     if args.coordinator is not None:
         processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]

@@ -92,13 +92,18 @@ def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     return sum(estimate_parts(cfg, runs, traits).values())
 
 
-def estimate_parts(cfg: Config, runs: int, traits: frozenset) -> dict[str, float]:
-    """`estimate_bytes` by part, each named by the flags that set its size."""
+def run_bytes(cfg: Config, traits: frozenset) -> tuple[int, int]:
+    """One run's training state and its parameters, in bytes, from shapes alone."""
     # shapes alone: the per-backend defaults of unroll and time_scan would ask for (and start) the backend
-    shaped = cfg.replace(unroll=1, time_scan="sequential")
-    one = state_shape(shaped, traits)
+    one = state_shape(cfg.replace(unroll=1, time_scan="sequential"), traits)
     state = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one))
     params = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(one.params))
+    return state, params
+
+
+def estimate_parts(cfg: Config, runs: int, traits: frozenset) -> dict[str, float]:
+    """`estimate_bytes` by part, each named by the flags that set its size."""
+    state, params = run_bytes(cfg, traits)
     # about G: [H + 2, G H] floats in layer 0, [2 H + 1, G H] in each layer above
     rows = cfg.hidden + 2 + (cfg.layers - 1) * (2 * cfg.hidden + 1)
     gates = max(1, params // max(1, 4 * cfg.hidden * rows))

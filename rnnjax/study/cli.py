@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rnnjax.core.config import Config, ConfigError
-from rnnjax.study import folders, outputs
+from rnnjax.study import disk, folders, outputs
 from rnnjax.study.report import fmt  # also cli.fmt: the scripts print statistics as the report does
 
 EXIT_USAGE = 2  # a mistake the user can fix, said in one line
@@ -384,7 +384,14 @@ def compile_cache(off: bool) -> None:
         fail(f"error: {runtime.CACHE_ENV} / the compilation cache {err.filename!r} cannot be used: {err.strerror}")
 
 
-def new_folder(out_arg: str | None) -> Path:
+def new_folder(out_arg: str | None, study=None) -> Path:
+    """A new run folder (`--out`, or a new one under runs/), made once there is room on its
+    file system for what `study`'s run will write (if given)."""
+    try:
+        if study is not None:
+            disk.check_room(study, folders.RUNS_ROOT if out_arg is None else Path(out_arg))
+    except disk.NoRoom as err:
+        fail(f"error: --out {err}: free some space there, or give another --out")
     try:
         return folders.make_run_dir(out_arg)
     except folders.RunDirError as err:
@@ -446,6 +453,9 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
     if claim:  # only now: a finished or foreign folder is not touched at all
         try:
             folders.claim(out)
+            disk.check_room(study, out)
+        except disk.NoRoom as err:
+            fail(f"error: --resume {err}: free some space there, then resume again")
         except (folders.RunDirError, OSError) as err:
             fail(f"error: --resume {err}")
     return out, rec

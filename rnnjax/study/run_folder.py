@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from rnnjax.study import folders, outputs, runner, user_code
+from rnnjax.study import disk, folders, outputs, runner, user_code
 from rnnjax.study.grid import Study, is_model_name
 from rnnjax.study.results import Result
 
@@ -94,10 +94,13 @@ def run_study(
     forecasts and params, summary.json, report.md, figures, checkpoints): a new or empty
     folder starts, an unfinished one resumes (here, or with the scripts' --resume).
     `imports` (files or module names that register the study's own cells, series or
-    metrics, already imported) are recorded, for a resume and `load_run` to import again."""
+    metrics, already imported) are recorded, for a resume and `load_run` to import again.
+    A folder whose file system has less free space than the run needs is refused
+    (`disk.NoRoom`, a RunDirError) before anything is written."""
     records = user_code.load_all(list(imports))
     if folder is None:
         return runner.run_study(study, None, chunk, seed_chunk, monitor, devices)
+    disk.check_room(study, folder)  # before anything is written: a full disk costs no training
     if (Path(folder) / "config.json").exists():
         out, rec = reopen(folder, study)
     else:

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import scripts
 
+from rnnjax.study import disk, outputs
+
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweep.py"
 # every run of this module on one backend, so that its results compare bit for bit (and two
 # processes on one machine never share a GPU)
@@ -66,6 +68,8 @@ def test_the_sweep_writes_its_run_folder(one_process):
         "sweep.svg",
         "report.md",
     }
+    # the room the sweep was given before it started holds every file it wrote (study/disk.py)
+    assert disk.needed_bytes(outputs.study_of(outputs.read_record(out))) >= disk.folder_bytes(out)
     report = (out / "report.md").read_text()  # a ranking per grid point, on the primary metric
     assert "## Ranking per grid point by median forecast RMSE" in report and "### lr=1" in report
     assert report.count("| 1 | ") == 2 and "**Protocol: notebook**" in report
