@@ -604,12 +604,44 @@ def _leave_peers(err: BaseException) -> None:
     _exit_now(code if isinstance(code, int) else 1)
 
 
+class _Unbroken:
+    """A script's stdout or stderr that, once its reader has gone (a closed pipe: `| head`),
+    sends the rest to os.devnull (Python's own recipe for BrokenPipeError): the run goes on
+    and writes every file of its folder, rather than stop blaming the folder."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main_guard(main) -> None:
     """Run a script's main; a Ctrl-C before training starts is one line and exit 130. (The
     scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.) Once
     main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`);
-    a process of a multi-process sweep that ends early tells its peers (`_leave_peers`)."""
+    a process of a multi-process sweep that ends early tells its peers (`_leave_peers`); a
+    reader of its output that goes away does not stop it (`_Unbroken`)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:
         try:
             main()
@@ -644,7 +676,11 @@ def run_with_progress(out: Path, rec: dict, chunk, script: str, show=True, summa
     except (checkpoint.CheckpointError, ConfigError) as err:  # ConfigError: the data file changed meanwhile
         fail(f"error: {err}")
     except OSError as err:  # a checkpoint path that is a folder, a full disk, ...
-        fail(f"error: cannot use {err.filename!r} in the run folder: {err.strerror}")
+        where = f"{err.filename!r} in the run folder" if err.filename else "the run folder"
+        fail(
+            f"error: cannot use {where}: {err.strerror or err}; the finished chunks are checkpointed: once that is "
+            f"fixed, resume with: {resume_hint(script, out, resume_flags)}"
+        )
     except Exception as err:  # out of memory after all: XLA's error types, or the host's
         if not isinstance(err, MemoryError) and "RESOURCE_EXHAUSTED" not in str(err):
             raise

@@ -139,6 +139,21 @@ def test_a_second_ctrl_c_during_the_exit_handlers_ends_quietly():
     assert "went on" not in proc.stdout
 
 
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path):
+    """`... | head -1` closed the pipe: the run stopped with "cannot use None in the run
+    folder: Broken pipe", exit 2, unfinished."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(EXPERIMENT), "--models", "gru", *TINY, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # both readers gone before the first line
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 0
+    assert json.loads((out / "config.json").read_text())["finished"]
+
+
 def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -232,24 +247,33 @@ def test_a_peer_killed_mid_run_ends_the_others_at_once_and_every_process_resumes
     assert json.loads((out / "config.json").read_text())["finished"]
 
 
-def test_a_full_disk_while_writing_outputs_is_one_line_and_the_resume_finishes(tmp_path):
-    """Disk full, simulated by a file-size limit the figures exceed (the checkpoints do not):
-    exit 2 naming the cause and the resume command; the resume writes everything, cleaning the
-    temporary files a killed writer left, without training again."""
+@pytest.mark.parametrize(
+    "limit, cause",
+    [
+        (60_000, "the outputs could not be written: File too large"),  # the figures exceed it
+        (6_000, "cannot use the run folder: File too large"),  # a checkpoint exceeds it (config.json not)
+    ],
+    ids=["outputs", "checkpoint"],
+)
+def test_a_full_disk_is_one_line_and_the_resume_finishes(tmp_path, limit, cause):
+    """Disk full, simulated by a file-size limit: exit 2 naming the cause and the resume
+    command; the resume writes everything, cleaning the temporary files a killed writer left,
+    without training again what was checkpointed."""
     out = tmp_path / "run"
     argv = [str(EXPERIMENT), "--models", "gru", *TINY, "--out", str(out)]
     limited = (  # the limit set in the child itself: no preexec_fn fork from a process running JAX's threads
         "import resource, runpy, sys\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
         f"sys.argv = {argv!r}\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
     proc = subprocess.run([sys.executable, "-c", limited], capture_output=True, text=True, timeout=300, check=False)
     line = one_line(proc, 2)
-    assert "the outputs could not be written: File too large" in line and f"--resume {out}" in line
+    assert cause in line and f"--resume {out}" in line
     assert not json.loads((out / "config.json").read_text()).get("finished")
     (out / ".report.md.0123456789abcdef.tmp").write_text("left by a killed writer")
     resumed = script(EXPERIMENT, "--resume", str(out))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((out / "config.json").read_text())["finished"] and (out / "forecast.png").exists()
-    assert not list(out.glob(".*.tmp")) and "epoch 1/" not in resumed.stderr  # nothing trained again
+    assert not list(out.glob(".*.tmp"))
+    assert ("epoch 1/" in resumed.stderr) == (limit == 6_000)  # the outputs' case trains nothing again
