@@ -165,8 +165,47 @@ def environment() -> dict:
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
         "prng_impl": str(jax.config.jax_default_prng_impl),
+        "settings": settings(),
         "platform": platform.platform(),
     }
+
+
+def settings() -> dict:
+    """The JAX and XLA settings that change the numbers besides the versions and devices:
+    XLA_FLAGS (less the host device count, recorded as `devices`), the default matmul
+    precision and whether the PRNG is partitionable (the initial weights)."""
+    import jax
+
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    return {
+        "xla_flags": " ".join(f for f in flags if not f.startswith("--xla_force_host_platform_device_count")),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+    }
+
+
+# what a run's numbers depend on besides its config: resuming under others would mix two sets
+NUMBERS_PACKAGES = ("rnnjax", "jax", "jaxlib", "flax", "optax", "numpy")
+
+
+def environment_change(recorded: dict) -> str | None:
+    """How this process differs from a run's recorded environment in what shapes its numbers
+    (backend, device kind, PRNG, settings, the versions of rnnjax and the packages that
+    compute), as "jax 0.10.3 here, 0.10.2 in the run; ..."; None when alike. What the record
+    lacks (a folder of an older rnnjax) is not compared."""
+    now = environment()
+    pairs = [(k, now[k], recorded.get(k)) for k in ("backend", "device_kind", "prng_impl")]
+    pairs += [
+        (p, now["versions"].get(p), recorded.get("versions", {}).get(p, now["versions"].get(p)))
+        for p in NUMBERS_PACKAGES
+    ]
+    pairs += [(k, v, recorded.get("settings", {}).get(k, v)) for k, v in now["settings"].items()]
+    differ = [
+        f"{name} {here!r} here, {there!r} in the run"
+        for name, here, there in pairs
+        if there is not None and here != there
+    ]
+    return "; ".join(differ) or None
 
 
 def rnnjax_version() -> str | None:

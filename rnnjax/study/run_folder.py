@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from rnnjax.study import disk, folders, outputs, runner, user_code
+from rnnjax.study import checkpoint, disk, folders, outputs, runner, user_code
 from rnnjax.study.grid import Study, is_model_name
 from rnnjax.study.results import Result
 
@@ -67,7 +67,14 @@ def reopen(folder: str | Path, study: Study | None = None) -> tuple[Path, dict]:
 
 def train(out: Path, rec: dict, chunk: int | None = None, monitor=None, devices=None) -> Trained:
     """The runner over `out`'s checkpoints (resuming from what is there), `chunk` epochs per
-    compiled chunk (default: the run's own; any value gives the same numbers)."""
+    compiled chunk (default: the run's own; any value gives the same numbers); refused
+    (CheckpointError) under another environment than the run's (`folders.environment_change`)."""
+    change = folders.environment_change(rec["environment"])
+    if change is not None:  # a resume elsewhere: its checkpoints' numbers and the rest would differ unrecorded
+        raise checkpoint.CheckpointError(
+            f"the run was made under another environment ({change}): resumed here, its numbers would mix "
+            "two; resume it where it ran, or start a new run"
+        )
     start = time.perf_counter()
     chunk = rec["chunk"] if chunk is None else chunk
     results = runner.run_study(outputs.study_of(rec), out, chunk, rec.get("seed_chunk"), monitor, devices)

@@ -105,3 +105,21 @@ def test_resume_refuses_a_corrupted_checkpoint(tmp_path, uninterrupted):
     (out / "checkpoints" / "gru" / "runs-0-2.ckpt").write_bytes(good[: len(good) - 50])
     proc = run("--resume", str(out))
     assert proc.returncode == 2 and "corrupted or truncated" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_resume_under_another_environment_is_one_line_before_training(finished_run, tmp_path, capsys):
+    """It resumed silently: its checkpoints' numbers and the rest came from two JAX versions."""
+    import scripts
+
+    rec = json.loads((finished_run / "config.json").read_text())
+    rec.pop("finished")
+    rec["environment"]["versions"]["jax"] = "0.4.0"
+    partial = tmp_path / "elsewhere"
+    partial.mkdir()
+    (partial / "config.json").write_text(json.dumps(rec))
+    with pytest.raises(SystemExit) as stop:
+        scripts.load("gru_vs_lstm").main(["--resume", str(partial)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "the run was made under another environment (jax" in err and "'0.4.0' in the run" in err
+    assert not (partial / "checkpoints").exists()  # nothing trained

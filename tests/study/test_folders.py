@@ -49,6 +49,23 @@ def test_the_environment_names_what_produced_the_numbers():
     assert env["device_kind"] and isinstance(env["device_kind"], str)
 
 
+def test_a_resume_elsewhere_is_told_what_differs_in_what_shapes_the_numbers(monkeypatch):
+    """A resume under another JAX, backend or XLA flags mixed two sets of numbers, unrecorded."""
+    here = folders.environment()
+    assert here["settings"]["xla_flags"].count("device_count") == 0  # the device count: recorded as devices
+    assert folders.environment_change(here) is None
+    older = {k: v for k, v in here.items() if k != "settings"}  # a folder of an older rnnjax: not compared
+    assert folders.environment_change(older) is None
+    moved = here | {"backend": "gpu", "versions": here["versions"] | {"jax": "0.4.0", "scipy": "0.1"}}
+    jax_now = here["versions"]["jax"]
+    assert folders.environment_change(moved) == (
+        f"backend {here['backend']!r} here, 'gpu' in the run; jax {jax_now!r} here, '0.4.0' in the run"
+    )  # scipy (statistics, after training) is not compared
+    flags = here["settings"]["xla_flags"]
+    monkeypatch.setenv("XLA_FLAGS", f"{flags} --xla_cpu_enable_fast_math=true --xla_force_host_platform_device_count=2")
+    assert "in the run" in folders.environment_change(here) and "fast_math" in folders.environment_change(here)
+
+
 def test_no_git_or_no_checkout_is_null_not_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no git to run
     assert folders.git_state() == {"commit": None, "dirty": None}
