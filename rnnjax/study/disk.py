@@ -50,12 +50,14 @@ def folder_bytes(folder: Path) -> int:
 def check_room(study: Study, folder: str | Path) -> int | None:
     """The bytes `study` still needs in `folder` (its files so far counted as room it will
     reuse), or NoRoom naming the need, the free space and the folder, when its file system
-    (the folder's, or its nearest existing parent's) has less free; None when the folder
-    cannot be looked at (making or reading it then says why)."""
+    (the folder's, or its nearest existing parent's) has less free; None when the folder is
+    a file or cannot be looked at (making or reading it then says why)."""
     folder = Path(folder).absolute()
     try:
-        need = max(0, needed_bytes(study) - folder_bytes(folder))
         existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():  # a file where a folder should be: making the folder says why
+            return None
+        need = max(0, needed_bytes(study) - folder_bytes(folder))
         free = shutil.disk_usage(existing).free
     except OSError:
         return None
