@@ -295,6 +295,11 @@ CRAFTED = [
     ("ragged", "t,y\n0,0.5\n1\n2,-2.0\n3,3.25\n", "y", "row 3 has 1 fields, not 2"),
     ("thousands separator", 'y\n"1,000"\n2\n3\n4\n', "", "has '1,000' at row 2"),
     ("comma decimal", 'y\n"0,5"\n2\n3\n4\n', "", "has '0,5' at row 2"),
+    ("a text column, no header", "".join(f"{v},note{i}\n" for i, v in enumerate(VALUES)), "", VALUES),
+    ("a text column and a header", "y,note\n" + "".join(f"{v},n{i}\n" for i, v in enumerate(VALUES)), "", VALUES),
+    ("dates, no header", "".join(f"2020-01-0{i + 1},{v}\n" for i, v in enumerate(VALUES)), "", VALUES),
+    ("dates and a header", "day,y\n" + "".join(f"2020-01-0{i + 1},{v}\n" for i, v in enumerate(VALUES)), "y", VALUES),
+    ("a text column only", "note\nabc\ndef\nghi\n", "", "has 'note' at row 1: every value must be a number"),
     ("only a header", "y\n", "", "has a header but no values"),
     ("only blank lines", "\n\n\n", "", "is empty: no rows"),
 ]

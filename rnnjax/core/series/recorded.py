@@ -202,7 +202,7 @@ def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
     if blank is not None:  # skipping it would shift every later value by one step in time
         raise ConfigError(f"data={path!r} has a blank row at line {blank}: a gap in the series is not allowed")
     first = rows[0][1]
-    has_header = any(_number(c) is None for c in first)
+    has_header = _is_header(rows)
     names = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
     body = rows[1:] if has_header else rows
     if not body:
@@ -236,6 +236,20 @@ def _csv(raw: bytes, path: str, column: str, columns: tuple[str, ...] = ()):
         (values if several else values[:, 0]),
         lambda i: body[i][0],
         tuple(names[j] for j in chosen),  # one column: its name, the one chosen
+    )
+
+
+def _is_header(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first row names the columns: one of its fields is not a number where the
+    rows below hold numbers (so a text column's first value, `20.5,note0`, is data, not a
+    name: taking it for a header dropped the first value); a first row alone is a header if
+    any of its fields is not a number. A first row of numbers only is values."""
+    first, below = rows[0][1], rows[1:]
+    if not below:
+        return any(_number(c) is None for c in first)
+    return any(
+        _number(c) is None and any(j < len(row) and _number(row[j]) is not None for _, row in below)
+        for j, c in enumerate(first)
     )
 
 
