@@ -49,8 +49,7 @@ def new_run(args, argv, imports):
     configs = {name: cli.config_from_args(args, **fields) for name, fields in cli.models_from_args(args).items()}
     first = next(iter(configs.values()))
     # a backtest's origins are a grid axis: origins x seeds of a model train as one program
-    folds = {"fold": list(range(first.origins))} if first.forecast_protocol == "backtest" else None
-    study = Study(configs, make_grid(first, folds))
+    study = Study(configs, make_grid(first))  # a backtest: every origin
     options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
     out = cli.new_folder(args.out, study)

@@ -25,7 +25,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
 from rnnjax.study import cli, outputs, report, run_folder
-from rnnjax.study.grid import GRID_FIELDS, SEPARATE, Study, at_point, make_grid
+from rnnjax.study.grid import GRID_FIELDS, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
 GRID_FLAGS = {field: knob_help(field) for field in GRID_FIELDS}  # declared on the Config fields
@@ -68,7 +68,7 @@ def parse(argv):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     cli.add_study_flags(parser, "sweep")
     for field, what in GRID_FLAGS.items():
-        kind = _str_list if FIELD_TYPES[field] is str else _int_list if field in SEPARATE else _float_list
+        kind = {str: _str_list, int: _int_list}.get(FIELD_TYPES[field], _float_list)
         flag = "--" + field.replace("_", "-")  # --beta-1, as every other flag is spelt
         parser.add_argument(flag, dest=field, type=kind, default=None, help=_grid_help(field, what))
     parser.add_argument(
@@ -116,8 +116,6 @@ def new_study(args) -> Study:
     configs = {name: cli.config_from_args(args, **(first | fields)) for name, fields in models.items()}
     values = {f: getattr(args, f) for f in GRID_FLAGS}
     base = next(iter(configs.values()))
-    if base.forecast_protocol == "backtest" and values["fold"] is None:  # every origin, unless some are chosen
-        values["fold"] = list(range(base.origins))
     try:
         grid = make_grid(base, values)
         for cfg in configs.values():  # every model at every point, before anything trains

@@ -35,14 +35,20 @@ class Grid(NamedTuple):
 
 
 def make_grid(cfg: Config, values: dict[str, list] | None = None) -> Grid:
-    """The product of the given values; a field not given keeps the config's value (no
-    values: the one point that is the config). Each point is validated as a Config
-    (ConfigError names a bad value)."""
-    values = values or {}
+    """The product of the given values (each a list); a field not given keeps the config's
+    value (no values: the one point that is the config), except that a backtest spans every
+    origin (`fold`) unless some are given. Each point is validated as a Config (ConfigError
+    names a bad value)."""
+    values = dict(values or {})
     fields = knobs(type(cfg))
     unknown = set(values) - set(fields)
     if unknown:
         raise ConfigError(f"not grid knobs of {type(cfg).__name__}: {', '.join(sorted(unknown))}")
+    for f, v in values.items():
+        if v is not None and (isinstance(v, str | bytes) or not hasattr(v, "__iter__")):  # "0.1": "0", ".", "1"
+            raise ConfigError(f"the grid's {f}={v!r} is not allowed: give a list of values, as {f}=[{v!r}]")
+    if getattr(cfg, "forecast_protocol", None) == "backtest" and not values.get("fold"):
+        values["fold"] = list(range(cfg.origins))  # one origin was scored, though the record said every one
     axes = {f: list(values.get(f) or [getattr(cfg, f)]) for f in fields}
     points = [dict(zip(fields, combo, strict=True)) for combo in itertools.product(*axes.values())]
     for point in points:
@@ -108,6 +114,8 @@ class Study(NamedTuple):
 
     @property
     def seeds(self) -> int:
+        if not self.configs:
+            raise ConfigError("a Study needs at least one model: Study({name: Config(...)}, grid)")
         return next(iter(self.configs.values())).seeds
 
 

@@ -295,5 +295,11 @@ def run_study(
 def run(cfg: Config, chunk: int | None = None, seed_chunk: int | None = None) -> Result:
     """One model end to end, in memory: cfg.seeds seeds of cfg.cell trained over every
     local device, rolled out closed loop. The Result holds the trained parameters
-    ([seeds, ...]), `loss` and `val_loss` [seeds, epochs] and `forecast` [seeds, horizon]."""
+    ([seeds, ...]), `loss` and `val_loss` [seeds, epochs] and `forecast` [seeds, horizon].
+    A backtest of several origins has a Result per origin: `run_study` returns them."""
+    if cfg.forecast_protocol == "backtest" and cfg.origins > 1:
+        raise ConfigError(
+            f"rj.run returns one Result, and protocol='backtest' with origins={cfg.origins} has one per origin: "
+            "use rj.run_study(rj.Study({name: cfg}, rj.make_grid(cfg))), whose grid spans every origin"
+        )
     return run_study(single(cfg), chunk=chunk, seed_chunk=seed_chunk)[cfg.cell][0]

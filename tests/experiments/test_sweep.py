@@ -366,3 +366,11 @@ def test_bad_input_in_a_real_process(args, named, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_an_integer_knob_is_a_list_of_integers():
+    """--fold 0,1 was read as floats and refused ("fold=0.0 ... must be an integer")."""
+    args = SWEEP.parse(["--protocol", "backtest", "--origins", "2", "--horizon", "10", "--fold", "0,1"])
+    assert args.fold == [0, 1] and all(type(f) is int for f in args.fold)
+    study = SWEEP.new_study(args)
+    assert [p["fold"] for p in study.grid.points] == [0, 1] and study.grid.swept == ("fold",)

@@ -76,3 +76,24 @@ def test_a_knob_declared_once_is_a_grid_axis(monkeypatch):
     alone = runner.run(cfg.replace(amplitude=2.0, lr=0.05))
     np.testing.assert_allclose(points[3].loss, alone.loss, rtol=1e-5)
     np.testing.assert_allclose(points[3].forecast, alone.forecast, rtol=1e-4, atol=1e-6)
+
+
+def test_a_backtest_spans_every_origin_unless_some_are_given():
+    """From Python, make_grid(cfg) scored the first origin only, while config.json said every one."""
+    cfg = Config(protocol="backtest", origins=3, horizon=10, n_points=150)
+    assert [p["fold"] for p in grid_lib.make_grid(cfg).points] == [0, 1, 2]
+    assert [p["fold"] for p in grid_lib.make_grid(cfg, {"fold": [2]}).points] == [2]
+    assert [p["fold"] for p in grid_lib.make_grid(Config()).points] == [0]  # no backtest: the config's point
+    import rnnjax as rj
+
+    with pytest.raises(ConfigError, match="origins=3 has one per origin: use rj.run_study"):
+        rj.run(cfg)  # refused before anything runs
+
+
+def test_grid_values_are_lists_and_a_study_has_a_model():
+    with pytest.raises(ConfigError, match=r"lr='0.1' is not allowed: give a list of values, as lr=\['0.1'\]"):
+        grid_lib.make_grid(Config(), {"lr": "0.1"})  # it swept lr over "0", ".", "1"
+    with pytest.raises(ConfigError, match="lr=0.1 is not allowed"):
+        grid_lib.make_grid(Config(), {"lr": 0.1})
+    with pytest.raises(ConfigError, match="a Study needs at least one model"):
+        grid_lib.Study({}, grid_lib.make_grid(Config())).seeds  # noqa: B018 (it raised StopIteration)
