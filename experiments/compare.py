@@ -39,4 +39,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.main_guard(main)
+    cli.main_guard(main, interrupted="interrupted; nothing was written")

@@ -26,4 +26,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.main_guard(main)
+    cli.main_guard(main, interrupted="interrupted; every file is whole: run it again to redraw them all")

@@ -81,10 +81,11 @@ def fail(message: str) -> NoReturn:
 class CtrlC:
     """Ctrl-C noted by a handler and raised as KeyboardInterrupt at the next `check()` (after
     a chunk's checkpoint), never inside library code that might swallow it (a finaliser
-    running when the signal lands); a second Ctrl-C raises at once."""
+    running when the signal lands); a second Ctrl-C prints `message` and ends the process at
+    once (`interrupted_now`: raising inside JAX's running program segfaulted)."""
 
-    def __init__(self):
-        self.pressed = False
+    def __init__(self, message: str = "\ninterrupted"):
+        self.pressed, self.message = False, message
         self.previous = None
 
     def __enter__(self):
@@ -96,12 +97,23 @@ class CtrlC:
 
     def _handler(self, signum, frame):
         if self.pressed:
-            raise KeyboardInterrupt
+            interrupted_now(self.message)
         self.pressed = True
 
     def check(self):
         if self.pressed:
             raise KeyboardInterrupt
+
+
+def interrupted_now(message: str) -> NoReturn:
+    """Print `message` and end the process now, status 130, telling any peers first: every
+    file of a run folder is whole on disk (written to a temporary name and renamed), so
+    nothing is lost, and a resume goes on from the last checkpoint."""
+    from rnnjax.scaling import distributed
+
+    print(message, file=sys.stderr)
+    distributed.end()
+    _exit_now(EXIT_INTERRUPTED)
 
 
 def _finite_float(text: str) -> float:
@@ -539,7 +551,9 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
     checkpoints, so resuming writes the outputs again without training."""
     from rnnjax.study.metrics import MetricError
 
-    try:
+    message = f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}"
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted_now(message))
+    try:  # Ctrl-C ends it at once: raised, it could land in a finaliser and be swallowed
         yield
     except (MetricError, OSError) as err:
         why = str(err)
@@ -550,11 +564,10 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
             f"finish with: {resume_hint(script, out, resume_flags)}"
         )
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}",
-            file=sys.stderr,
-        )
+        print(message, file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -634,8 +647,9 @@ class _Unbroken:
         return getattr(self._stream, name)
 
 
-def main_guard(main) -> None:
-    """Run a script's main; a Ctrl-C before training starts is one line and exit 130. (The
+def main_guard(main, interrupted: str = "interrupted before training started; nothing to resume") -> None:
+    """Run a script's main; a Ctrl-C before training starts is one line (`interrupted`) and
+    exit 130. (The
     scripts ignore nothing while their libraries load: Ctrl-C then ends them quietly.) Once
     main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`);
     a process of a multi-process sweep that ends early tells its peers (`_leave_peers`); a
@@ -646,7 +660,7 @@ def main_guard(main) -> None:
         try:
             main()
         except KeyboardInterrupt:
-            print("\ninterrupted before training started; nothing to resume", file=sys.stderr)
+            print(f"\n{interrupted}", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
     except BaseException as err:
         _leave_peers(err)
@@ -662,16 +676,16 @@ def run_with_progress(out: Path, rec: dict, chunk, script: str, show=True, summa
     from rnnjax.study import checkpoint, run_folder
 
     _note_interpreted_kernels(outputs.study_of(rec))
+    message = (
+        f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
+        f"resume with: {resume_hint(script, out, resume_flags)}"
+    )
     try:
-        with CtrlC() as ctrl_c:
+        with CtrlC(message) as ctrl_c:
             trained = run_folder.train(out, rec, chunk, Bars(ctrl_c, show, summaries))
             ctrl_c.check()
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; every finished chunk is checkpointed in {out / 'checkpoints'}.\n"
-            f"resume with: {resume_hint(script, out, resume_flags)}",
-            file=sys.stderr,
-        )
+        print(message, file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     except (checkpoint.CheckpointError, ConfigError) as err:  # ConfigError: the data file changed meanwhile
         fail(f"error: {err}")

@@ -139,6 +139,43 @@ def test_a_second_ctrl_c_during_the_exit_handlers_ends_quietly():
     assert "went on" not in proc.stdout
 
 
+CTRL_C_AT_ONCE = """
+import os, signal, sys, time
+from pathlib import Path
+from rnnjax.study import cli
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+if sys.argv[1] == "training":  # the second Ctrl-C of a chunk
+    with cli.CtrlC("stopped now") as ctrl_c:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: noted for after the chunk
+        time.sleep(0.5)
+        print("the chunk goes on")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)
+else:  # the first Ctrl-C while the outputs are written
+    with cli.writing_outputs("experiments/gru_vs_lstm.py", Path("run")):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)
+print("went on")
+"""
+
+
+@pytest.mark.parametrize("when", ["training", "outputs"])
+def test_ctrl_c_that_must_stop_at_once_ends_the_process_not_raises(when):
+    """Raised, the second Ctrl-C of a chunk segfaulted inside JAX's running program, and a
+    Ctrl-C while the outputs were written could land in a finaliser and be swallowed (the run
+    went on to exit 0). Now each prints its line and ends the process at once."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_AT_ONCE, when], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 130 and "went on" not in proc.stdout and "Traceback" not in proc.stderr
+    if when == "training":
+        assert proc.stdout == "the chunk goes on\n" and proc.stderr == "stopped now\n"
+    else:
+        resume = "resume with: python experiments/gru_vs_lstm.py --resume run"
+        assert proc.stderr == f"\ninterrupted while writing the outputs; {resume}\n"
+
+
 def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path):
     """`... | head -1` closed the pipe: the run stopped with "cannot use None in the run
     folder: Broken pipe", exit 2, unfinished."""
