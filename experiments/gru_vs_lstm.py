@@ -13,7 +13,7 @@ if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (sta
 
 # isort: split
 from rnnjax.scaling import runtime
-from rnnjax.study import baselines, cli, run_folder
+from rnnjax.study import baselines, cli
 from rnnjax.study.grid import Study, make_grid
 from rnnjax.study.metrics import METRICS
 
@@ -53,8 +53,9 @@ def new_run(args, argv, imports):
     options = report_options(args, next(iter(configs.values())))
     cli.refuse_too_big(study)
     out = cli.new_folder(args.out, study)
-    command = cli.command(SCRIPT, argv)
-    rec = run_folder.begin(out, study, command, imports, "experiment", chunk=args.chunk, processes=1, report=options)
+    rec = cli.begin_folder(
+        out, study, SCRIPT, argv, imports, "experiment", chunk=args.chunk, processes=1, report=options
+    )
     return out, rec
 
 

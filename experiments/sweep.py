@@ -24,7 +24,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
-from rnnjax.study import cli, outputs, report, run_folder
+from rnnjax.study import cli, outputs, report
 from rnnjax.study.grid import GRID_FIELDS, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
@@ -166,11 +166,10 @@ def main(argv=None):
     if args.resume is None:
         devices = [str(d) for d in jax.local_devices()]
         extra = {"chunk": args.chunk, "seed_chunk": args.seed_chunk, "processes": processes, "local_devices": devices}
-        command = cli.command(SCRIPT, argv)
         if writer:
-            rec = run_folder.begin(out, study, command, imports, "sweep", **extra)
+            rec = cli.begin_folder(out, study, SCRIPT, argv, imports, "sweep", **extra)
         else:  # the same record, unwritten: only process 0 writes the folder
-            rec = outputs.record("sweep", study, command, imports, **extra)
+            rec = outputs.record("sweep", study, cli.command(SCRIPT, argv), imports, **extra)
     if writer:  # before training: a reader of the log learns it before the numbers
         planned = outputs.study_of(rec)
         for warning in report.sweep_warnings(

@@ -410,6 +410,16 @@ def new_folder(out_arg: str | None, study=None) -> Path:
         fail(f"error: {err}")
 
 
+def begin_folder(out: Path, study, script: str, argv: list[str], imports, kind: str, **extra) -> dict:
+    """`run_folder.begin` from a script: its config.json written, or one line, exit 2."""
+    from rnnjax.study import run_folder
+
+    try:
+        return run_folder.begin(out, study, command(script, argv), imports, kind, **extra)
+    except folders.RunDirError as err:
+        fail(f"error: --out {err}")
+
+
 def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: bool = True) -> tuple[Path, dict]:
     """The folder and config.json record of a run to resume: a run of this kind, not
     finished, whose config every flag given beside --resume agrees with; its write lock

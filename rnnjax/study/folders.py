@@ -221,8 +221,17 @@ def rnnjax_version() -> str | None:
 
 
 def _git(*args: str) -> str | None:
+    # --no-optional-locks: `git status` must not write the checkout's index (under a file-size
+    # limit or a full disk, the run's own trouble, it left a stale .git/index.lock behind)
     try:
-        proc = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=5, check=False)
+        proc = subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            cwd=PACKAGE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):  # no git, or it hangs
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None

@@ -44,9 +44,13 @@ def new(study: Study, folder: str | Path | None) -> Path:
 
 def begin(out: Path, study: Study, command: str, imports: list[dict] = (), kind: str | None = None, **extra) -> dict:
     """Write `study`'s config.json in the new folder `out` (`outputs.record` of `kind`,
-    default `kind_of(study)`, with `extra`: chunk, seed_chunk, processes, ...) and return it."""
+    default `kind_of(study)`, with `extra`: chunk, seed_chunk, processes, ...) and return it;
+    a RunDirError if it cannot be written."""
     rec = outputs.record(kind or kind_of(study), study, command, imports, **extra)
-    folders.write_json(out / "config.json", rec)
+    try:
+        folders.write_json(out / "config.json", rec)
+    except OSError as err:  # a full disk, a file-size limit: a RunDirError (one line), as for the folder itself
+        raise folders.RunDirError(f"{str(out)!r}: its config.json cannot be written: {err.strerror}") from None
     return rec
 
 

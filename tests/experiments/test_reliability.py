@@ -284,6 +284,21 @@ def test_a_peer_killed_mid_run_ends_the_others_at_once_and_every_process_resumes
     assert json.loads((out / "config.json").read_text())["finished"]
 
 
+def test_a_full_disk_before_the_run_begins_is_one_line_and_the_folder_reusable(tmp_path):
+    """config.json past a file-size limit raised OSError through run_folder.begin."""
+    out = tmp_path / "run"
+    argv = [str(EXPERIMENT), *TINY, "--out", str(out)]
+    limited = (
+        "import resource, runpy, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000, 1_000))\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", limited], capture_output=True, text=True, timeout=300, check=False)
+    assert one_line(proc, 2) == f"error: --out {str(out)!r}: its config.json cannot be written: File too large"
+    assert proc.stderr.count("\n") == 1 and folders.make_run_dir(out) == out  # nothing written: --out again
+
+
 @pytest.mark.parametrize(
     "limit, cause",
     [
