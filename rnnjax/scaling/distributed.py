@@ -223,7 +223,7 @@ def initialize(
     """jax.distributed.initialize with the explicit settings (after `rendezvous`, whose
     sockets are then watched, calling `on_lost` if given, until `finish` or `end`), or from the cluster's
     environment, or not at all (one process). Call before anything runs on a device."""
-    if coordinator is None and not cluster_launched():
+    if (coordinator is None and not cluster_launched()) or num_processes == 1:  # one process: no one to meet
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # gathers between CPU processes
     if coordinator is None:

@@ -374,3 +374,14 @@ def test_an_integer_knob_is_a_list_of_integers():
     assert args.fold == [0, 1] and all(type(f) is int for f in args.fold)
     study = SWEEP.new_study(args)
     assert [p["fold"] for p in study.grid.points] == [0, 1] and study.grid.swept == ("fold",)
+
+
+def test_one_process_given_a_coordinator_runs_alone(tmp_path, capsys):
+    """--num-processes 1 with --coordinator raised RuntimeError (the backend had started first)."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "alone"
+    argv = ["--models", "gru", "--seeds", "2", "--epochs", "2", "--hidden", "4", "--horizon", "10", "--out", str(out)]
+    SWEEP.main([*argv, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "1", "--process-id", "0"])
+    assert json.loads((out / "config.json").read_text())["finished"]
