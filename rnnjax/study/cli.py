@@ -426,9 +426,12 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
     taken (`claim`: the writing process)."""
     if args.out is not None:
         fail("error: --resume and --out cannot be used together: a run resumes in its own folder")
+    from rnnjax.study import run_folder, user_code
+
     out = Path(args.resume)
     if not args.resume or not out.is_dir():
         fail(f"error: --resume {args.resume!r} is not a folder")
+    user_code.accept_changes(args.imports)  # given again: their fixed source is taken (refused below unless the run's)
     try:
         rec = outputs.read_record(out)
     except folders.RunDirError as err:
@@ -476,10 +479,17 @@ def resume_folder(args: argparse.Namespace, kind: str, grid_flags=(), claim: boo
         try:
             folders.claim(out)
             disk.check_room(study, out)
+            changed = run_folder.record_import_changes(out, rec)
         except disk.NoRoom as err:
             fail(f"error: --resume {err}: free some space there, then resume again")
         except (folders.RunDirError, OSError) as err:
             fail(f"error: --resume {err}")
+        if changed:
+            print(
+                f"note: --import {', '.join(changed)} changed since the run: resuming with the new source "
+                "(recorded in config.json)",
+                file=sys.stderr,
+            )
     return out, rec
 
 
@@ -555,10 +565,11 @@ def resume_hint(script: str, out: Path, resume_flags=()) -> str:
 
 
 @contextlib.contextmanager
-def writing_outputs(script: str, out: Path, resume_flags=()):
+def writing_outputs(script: str, out: Path, resume_flags=(), imports=()):
     """Ctrl-C while the outputs are written: one line, exit 130; a full disk or a metric
     that returns the wrong shape: one line, exit 2. The training is in the final
-    checkpoints, so resuming writes the outputs again without training."""
+    checkpoints, so resuming writes the outputs again without training (a metric fixed in
+    one of the run's `imports`: giving it again with --import takes its new source)."""
     from rnnjax.study.metrics import MetricError
 
     message = f"\ninterrupted while writing the outputs; resume with: {resume_hint(script, out, resume_flags)}"
@@ -566,12 +577,14 @@ def writing_outputs(script: str, out: Path, resume_flags=()):
     try:  # Ctrl-C ends it at once: raised, it could land in a finaliser and be swallowed
         yield
     except (MetricError, OSError) as err:
-        why = str(err)
+        why, flags = str(err), list(resume_flags)
         if isinstance(err, OSError) and err.strerror:  # a full disk, a file past a size limit, ...
             why = err.strerror + (f" ({err.filename})" if err.filename else "")
+        elif isinstance(err, MetricError):  # fixed in the run's own code: given again, its new source is taken
+            flags += [f for i in imports for f in ("--import", i["path"] or i["given"])]
         fail(
             f"error: the outputs could not be written: {why}; the training is checkpointed: once that is fixed, "
-            f"finish with: {resume_hint(script, out, resume_flags)}"
+            f"finish with: {resume_hint(script, out, flags)}"
         )
     except KeyboardInterrupt:
         print(message, file=sys.stderr)
@@ -720,7 +733,7 @@ def write_outputs(out: Path, rec: dict, trained, script: str, resume_flags=()) -
     exit 130 (`writing_outputs`). Returns the summary."""
     from rnnjax.study import run_folder
 
-    with writing_outputs(script, out, resume_flags):
+    with writing_outputs(script, out, resume_flags, rec.get("imports", [])):
         return run_folder.write(out, rec, trained)
 
 

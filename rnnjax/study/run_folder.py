@@ -69,6 +69,18 @@ def reopen(folder: str | Path, study: Study | None = None) -> tuple[Path, dict]:
     return out, rec
 
 
+def record_import_changes(out: Path, rec: dict) -> list[str]:
+    """After a resume that accepted changed imports (`user_code.accept_changes`: given
+    again), record their new sources in config.json (each import's "sha256", and the earlier
+    ones under "replaced"), so that the folder says what code finished it; the imports that
+    changed, as given."""
+    updated = {u["path"]: u for u in user_code.changed(rec.get("imports", []))}
+    if updated:
+        rec["imports"] = [updated.get(i["path"], i) for i in rec["imports"]]
+        folders.write_json(out / "config.json", rec)
+    return [u["given"] for u in updated.values()]
+
+
 def train(out: Path, rec: dict, chunk: int | None = None, monitor=None, devices=None) -> Trained:
     """The runner over `out`'s checkpoints (resuming from what is there), `chunk` epochs per
     compiled chunk (default: the run's own; any value gives the same numbers); refused
@@ -105,7 +117,8 @@ def run_study(
     forecasts and params, summary.json, report.md, figures, checkpoints): a new or empty
     folder starts, an unfinished one resumes (here, or with the scripts' --resume).
     `imports` (files or module names that register the study's own cells, series or
-    metrics, already imported) are recorded, for a resume and `load_run` to import again.
+    metrics, already imported) are recorded, for a resume and `load_run` to import again (given
+    again to resume a folder whose import has changed since, its new source is recorded).
     A folder whose file system has less free space than the run needs is refused
     (`disk.NoRoom`, a RunDirError) before anything is written."""
     records = user_code.load_all(list(imports))
@@ -113,7 +126,9 @@ def run_study(
         return runner.run_study(study, None, chunk, seed_chunk, monitor, devices)
     disk.check_room(study, folder)  # before anything is written: a full disk costs no training
     if (Path(folder) / "config.json").exists():
+        user_code.accept_changes(list(imports))  # given again: their fixed source is taken, and recorded
         out, rec = reopen(folder, study)
+        record_import_changes(out, rec)
     else:
         out = new(study, folder)
         command = f"rj.run_study(study, folder={str(folder)!r})"

@@ -74,18 +74,24 @@ def _exec_file(path: Path, name: str) -> ModuleType:
     return module
 
 
-def _import_name(name: str) -> ModuleType:
+def _import_name(name: str, root: str | None = None) -> ModuleType:
     """A module by name, from sys.path or the working folder (a script's sys.path[0] is its
-    own folder, not the one it was started from)."""
-    added = os.getcwd() not in sys.path
-    if added:
-        sys.path.append(os.getcwd())
+    own folder, not the one it was started from), or `root` (where a run found it)."""
+    added = [f for f in (os.getcwd(), root) if f is not None and f not in sys.path]
+    sys.path.extend(added)
     try:
         return importlib.import_module(name)
     finally:
-        if added:
+        for folder in added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(os.getcwd())
+                sys.path.remove(folder)
+
+
+def _root(module: str, path: str) -> str:
+    """The folder that, on sys.path, imports `module` from `path`: a module name resumes
+    from any working folder, not only the one the run was started from."""
+    depth = module.count(".") + 1 + (Path(path).name == "__init__.py")
+    return str(Path(path).parents[depth - 1])
 
 
 def _where(err: BaseException) -> str:
@@ -115,10 +121,11 @@ def _restore(before: dict[str, dict]) -> None:
         registry.update(before[kind])
 
 
-def load(given: str, module: str | None = None) -> dict:
+def load(given: str, module: str | None = None, root: str | None = None) -> dict:
     """Import `given` (a path ending .py, else a module name) and return its record; a
     UserCodeError (one line) if it fails or replaces a name already registered (the
-    registries are then left as they were). `module` names a file's module (a recorded one)."""
+    registries are then left as they were). `module` names a file's module (a recorded one);
+    `root`, a folder to find a module name in (a recorded one)."""
     before = {kind: dict(registry) for kind, registry in registries().items()}
     path = None
     try:
@@ -128,10 +135,10 @@ def load(given: str, module: str | None = None) -> dict:
                 raise UserCodeError(f"--import {given} failed: no such file {str(path)!r}")
             loaded = _imported_from(path) or _exec_file(path, module or module_name(path))
         else:
-            loaded = _import_name(given)
+            loaded = _import_name(given, root)
     except UserCodeError:
         raise
-    except Exception as err:  # noqa: BLE001  (the user's code's own error, whatever it is: one line, no traceback)
+    except (Exception, SystemExit) as err:  # noqa: BLE001  (the user's code's own error: one line, no traceback)
         _restore(before)
         raise UserCodeError(f"--import {given} failed: {_message(err)}{_where(err)}") from None
     _refuse_taken(given, before)
@@ -167,15 +174,44 @@ def load_all(given: list[str]) -> list[dict]:
     return [load(g) for g in given]
 
 
+# files given again with --import beside --resume: their changed source is taken on purpose
+# (to fix a metric that failed the outputs), and the run's record follows it (`changed`)
+_accepted: set[str] = set()
+
+
+def accept_changes(given: list[str]) -> None:
+    """Accept, in this process, a changed source for these recorded imports (files or module
+    names, as given): `restore` imports them as they are now instead of refusing them."""
+    _accepted.update(os.path.abspath(g) if g.endswith(".py") else g for g in given)
+
+
+def changed(records: list[dict]) -> list[dict]:
+    """The recorded imports whose source now differs, with "sha256" their new one (and
+    "replaced" the list of earlier ones): for a resume that accepted them to record."""
+    out = []
+    for rec in records:
+        path = rec["path"]
+        if path is not None and os.path.isfile(path) and sha256(path) != rec["sha256"]:
+            out.append(rec | {"sha256": sha256(path), "replaced": [*rec.get("replaced", []), rec["sha256"]]})
+    return out
+
+
 def restore(records: list[dict]) -> None:
     """Import a run's recorded code again; a UserCodeError if a file is missing or its source
-    changed since the run (its numbers could no longer be told apart from the new code's)."""
+    changed since the run (its numbers could no longer be told apart from the new code's),
+    unless its change was accepted (`accept_changes`)."""
     for rec in records:
         path, given = rec["path"], rec["given"]
         if path is not None and not os.path.isfile(path):
             raise UserCodeError(f"its --import {given} is missing ({path!r})")
-        if path is not None and sha256(path) != rec["sha256"]:
+        accepted = (path if given.endswith(".py") else given) in _accepted
+        if path is not None and sha256(path) != rec["sha256"] and not accepted:
             raise UserCodeError(f"its --import {given} ({path!r}) has changed since the run (another SHA-256)")
-        now = load(path, rec["module"]) if given.endswith(".py") else load(given)
+        if given.endswith(".py"):
+            now = load(path, rec["module"])
+        else:
+            now = load(given, root=None if path is None else _root(rec["module"], path))
+        if accepted:
+            continue
         if now["sha256"] != rec["sha256"]:  # a module name that now finds another file
             raise UserCodeError(f"its --import {given} is now {now['path']!r}, not the run's {path!r}")
