@@ -88,7 +88,8 @@ def estimate_bytes(cfg: Config, runs: int, traits: frozenset) -> float:
     """Memory for `runs` runs of cfg trained in one program, from shapes alone (nothing is
     allocated or compiled): the training state three times (host copy, device state,
     donated update), the backward pass's activations of one minibatch per run, the
-    histories and forecasts, and the series and its windows."""
+    histories and forecasts (scored in float64), and the series and its windows to the end of
+    the forecast (`data_bytes`)."""
     return sum(estimate_parts(cfg, runs, traits).values())
 
 
@@ -108,13 +109,34 @@ def estimate_parts(cfg: Config, runs: int, traits: frozenset) -> dict[str, float
     rows = cfg.hidden + 2 + (cfg.layers - 1) * (2 * cfg.hidden + 1)
     gates = max(1, params // max(1, 4 * cfg.hidden * rows))
     activations = 4 * cfg.batch_size * cfg.window * cfg.hidden * (gates + 2) * 4 * cfg.layers
-    data = cfg.length * 8 + 2 * cfg.n_windows * cfg.window * 4
+    histories = 2 * cfg.epochs * 4
     return {
         "the training state (--seeds, --hidden, --layers)": runs * 3 * state,
         "the activations (--seeds, --hidden, --layers, --batch-size, --window)": runs * activations,
-        "the histories and forecasts (--seeds, --epochs, --horizon)": runs * (2 * cfg.epochs + cfg.steps) * 4,
-        "the series and its windows (--n-points, --window)": data,
+        "the histories and forecasts (--seeds, --epochs, --horizon)": runs * (histories + cfg.steps * FORECAST_BYTES),
+        "the series and its windows (--n-points, --horizon, --window)": data_bytes(cfg),
     }
+
+
+# Measured peaks (tracemalloc; tests/scaling/test_memory.py checks them at a moderate size):
+# the data preparation holds 48 bytes per sample of the series it computes, to the end of the
+# forecast's horizon (float64 grid, clean and observed values; the forecast's and the Result's
+# truth and context, views that keep the whole arrays), and 32 per value of the windows (their
+# int64 index, float64 inputs and targets, float32 copies); scoring a forecast takes 29 bytes
+# per run and step (its float32 array and the metrics' float64 errors).
+SAMPLE_BYTES = 48
+WINDOW_BYTES = 32
+FORECAST_BYTES = 32
+
+
+def data_bytes(cfg: Config) -> int:
+    """The data preparation's peak, from shapes: every channel's samples up to the forecast's
+    end (the horizon runs past the stored points under the notebook's protocol) and the
+    training and validation windows."""
+    from rnnjax.core.series import channels
+
+    samples = max(cfg.length, cfg.origin + cfg.steps)
+    return len(channels(cfg)) * (samples * SAMPLE_BYTES + cfg.n_windows * cfg.window * WINDOW_BYTES)
 
 
 def check_fits(cfg: Config, runs: int, traits: frozenset, devices, what: str) -> float:

@@ -50,6 +50,7 @@ def read_record(out: Path) -> dict:
         if not isinstance(rec, dict):
             raise TypeError("not an object")
         if rec.get("finished"):
+            _check_config(out, rec)  # first: its outputs' checksums are part of it
             _check_outputs(out, rec)
             if (out / DATA_COPY).exists():
                 _use_data_copy(out)
@@ -131,16 +132,33 @@ def study_of(rec: dict) -> Study:
 # (its data file's values kept in data.npz) and refused whole if any of them was edited
 DATA_COPY = "data.npz"
 READ_BACK = ("metrics.csv", "history.npz", "forecasts.npz", "params.npz", DATA_COPY)
+# config.json's own checksum, of its content (every other field), recorded when the run finishes
+CONFIG_SHA = "config_sha256"
 
 
 def finish_record(out: Path, rec: dict, results: dict[str, list[Result]], wall_s: float) -> None:
-    """config.json, last: wall times, the SHA-256 of every file load_run reads, and the mark
-    that the run has finished."""
+    """config.json, last: wall times, the SHA-256 of every file load_run reads, the mark
+    that the run has finished, and the SHA-256 of all of that (`sealed`)."""
     _write_data_copy(out, results)
     timing = {name: points[0].timing._asdict() for name, points in results.items()}
     sums = {name: _sha256(out / name) for name in READ_BACK if (out / name).exists()}
     done = {"wall_s": {"total": wall_s} | timing, "outputs_sha256": sums, "finished": True}
-    folders.write_json(out / "config.json", rec | done)
+    folders.write_json(out / "config.json", sealed(rec | done))
+
+
+def content_sha256(rec: dict) -> str:
+    """The SHA-256 of a record's content: its canonical JSON (keys sorted, no whitespace),
+    every field but `CONFIG_SHA`; so reformatting the file keeps it, and any edited value,
+    key or type changes it."""
+    body = json.loads(json.dumps({k: v for k, v in rec.items() if k != CONFIG_SHA}))  # tuples as lists
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sealed(rec: dict) -> dict:
+    """A finished record with its content's checksum (`content_sha256`): a finished folder
+    reads back with the configs, kind and options it ran with, or not at all."""
+    return rec | {CONFIG_SHA: content_sha256(rec)}
 
 
 def _sha256(path: Path) -> str:
@@ -177,6 +195,17 @@ def _use_data_copy(out: Path) -> None:
                 recorded.remember(sha, column, columns, f[f"d{i}_values"], names)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
         raise folders.RunDirError(f"{str(out)!r} has a damaged {DATA_COPY} ({type(err).__name__})") from None
+
+
+def _check_config(out: Path, rec: dict) -> None:
+    """A finished folder's config.json as it was when it finished (its content's SHA-256):
+    an edited config would read its outputs with other configs, or report other numbers
+    than its metrics.csv. Folders written before the record are read without the check."""
+    if CONFIG_SHA in rec and rec[CONFIG_SHA] != content_sha256(rec):
+        raise folders.RunDirError(
+            f"{str(out)!r} has a config.json that changed since the run finished (its content's SHA-256 "
+            f"differs from its {CONFIG_SHA}): it was edited"
+        )
 
 
 def _check_outputs(out: Path, rec: dict) -> None:

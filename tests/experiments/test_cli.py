@@ -150,7 +150,7 @@ BAD = [
     (["--resume", "{tmp}/nogrid"], "unreadable config.json"),
     (["--out", "{tmp}/" + "a" * 300], "File name too long"),
     (["--seeds", "100000000"], "needs about"),
-    (["--n-points", "1000000000"], "the series and its windows (--n-points, --window)"),
+    (["--n-points", "1000000000"], "the series and its windows (--n-points, --horizon, --window)"),
     (["--resume", "{tmp}/sweep"], "written by a sweep"),
     (["--resume", "{tmp}/partial", "--out", "{tmp}/x"], "cannot be used together"),
     (["--resume", "{tmp}/partial", "--models", "lstm"], "differs from the run's models"),

@@ -178,3 +178,74 @@ def test_a_finished_folder_whose_outputs_changed_is_refused(kept_run, tmp_path, 
     (copy / name).write_bytes(data + b"1\n" if damage == "append" else data[: len(data) // 2])
     with pytest.raises(RunDirError, match=f"has a {name} that changed since the run finished"):
         rnnjax.load_run(copy)
+
+
+def _set(*path):
+    """An edit of config.json's record: the value at `path` (keys, then the new value)."""
+
+    def edit(rec):
+        *keys, last, value = path
+        for key in keys:
+            rec = rec[key]
+        rec[last] = value
+
+    return edit
+
+
+CONFIG_EDITS = {
+    "tau": _set("models", "gru", "tau", 7.0),  # read back, it reported other numbers than metrics.csv
+    "hidden": _set("models", "gru", "hidden", 5),
+    "kind": _set("kind", "sweep"),
+    "epochs": _set("models", "gru", "epochs", 9),
+    "horizon": _set("models", "gru", "horizon", 30),
+    "report option": _set("report", "primary", "zzz"),
+    "command": _set("command", "python elsewhere.py"),
+    "its checksum": _set("config_sha256", "0" * 64),
+}
+
+
+@pytest.mark.parametrize("edit", CONFIG_EDITS.values(), ids=CONFIG_EDITS.keys())
+def test_a_finished_folder_whose_config_changed_is_refused(kept_run, tmp_path, edit, capsys):
+    """config.json holds the configs a finished folder's outputs are read and reported
+    with: edited, load_run, rj.report and report.py refuse it in one line, rewriting nothing."""
+    import shutil
+
+    import scripts
+
+    import rnnjax
+    from rnnjax.study.folders import RunDirError
+
+    copy = tmp_path / "copied"
+    shutil.copytree(kept_run[1], copy, ignore=shutil.ignore_patterns("checkpoints"))
+    rec = json.loads((copy / "config.json").read_text())
+    edit(rec)
+    (copy / "config.json").write_text(json.dumps(rec, indent=2) + "\n")
+    report = (copy / "report.md").read_bytes()
+    with pytest.raises(RunDirError, match="has a config.json that changed since the run finished"):
+        rnnjax.load_run(copy)
+    with pytest.raises(RunDirError, match="has a config.json that changed since the run finished"):
+        rnnjax.report(copy)
+    with pytest.raises(SystemExit) as stop:
+        scripts.load("report").main([str(copy)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "it was edited" in err
+    assert (copy / "report.md").read_bytes() == report
+
+
+def test_a_finished_config_reformatted_reads_back_and_redraws(kept_run, tmp_path):
+    """The checksum is of config.json's content, not its bytes: keys reordered and whitespace
+    changed, the folder reads back and its report redraws byte for byte."""
+    import shutil
+
+    import rnnjax
+
+    copy = tmp_path / "copied"
+    shutil.copytree(kept_run[1], copy, ignore=shutil.ignore_patterns("checkpoints"))
+    rec = json.loads((copy / "config.json").read_text())
+    assert "config_sha256" in rec
+    reordered = dict(reversed(list(rec.items())))
+    (copy / "config.json").write_text(json.dumps(reordered, indent=7, separators=(" , ", " :  ")))
+    (copy / "report.md").unlink()
+    assert rnnjax.load_run(copy)["gru"][0].cfg.hidden == 4
+    rnnjax.report(copy)
+    assert (copy / "report.md").read_bytes() == (kept_run[1] / "report.md").read_bytes()
