@@ -329,3 +329,34 @@ def test_a_full_disk_is_one_line_and_the_resume_finishes(tmp_path, limit, cause)
     assert json.loads((out / "config.json").read_text())["finished"] and (out / "forecast.png").exists()
     assert not list(out.glob(".*.tmp"))
     assert ("epoch 1/" in resumed.stderr) == (limit == 6_000)  # the outputs' case trains nothing again
+
+
+SHORT_METRIC = """\
+import numpy as np
+from rnnjax.study.metrics import METRICS, Metric
+METRICS["short_f6"] = Metric(lambda r: np.zeros({n}), "short_f6", True, per_channel=False)
+"""
+
+
+def test_a_metric_fixed_in_the_runs_own_import_finishes_the_run(tmp_path, registries, monkeypatch, capsys):
+    """The documented fix-and-resume path was refused (the import had changed), so the
+    trained folder could never finish."""
+    from rnnjax.study import user_code
+
+    monkeypatch.setattr(user_code, "_accepted", set())
+    module = scripts.load("gru_vs_lstm")
+    code, out = tmp_path / "metric_f6.py", tmp_path / "run"
+    code.write_text(SHORT_METRIC.format(n=1))
+    with pytest.raises(SystemExit) as stop:
+        module.main([*TINY, "--models", "gru", "--import", str(code), "--out", str(out)])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and line.endswith(
+        f"finish with: python experiments/gru_vs_lstm.py --resume {out} --import {code}"
+    )
+    code.write_text(SHORT_METRIC.format(n="r.forecast.shape[0]"))  # fixed
+    folders.release(out)  # this process's own lock: let the resume, a new process as a user's is, claim it
+    resumed = script(EXPERIMENT, "--resume", str(out), "--import", str(code))
+    assert resumed.returncode == 0 and "note: --import" in resumed.stderr, resumed.stderr[-2000:]
+    rec = json.loads((out / "config.json").read_text())
+    assert rec["finished"] and rec["imports"][0]["sha256"] == user_code.sha256(code)
+    assert len(rec["imports"][0]["replaced"]) == 1 and outputs.load_run(out)["gru"][0].forecast.shape[0] == 2

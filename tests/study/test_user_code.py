@@ -83,3 +83,37 @@ def test_a_recorded_import_comes_back_only_unchanged(my_cells):
     my_cells.unlink()
     with pytest.raises(user_code.UserCodeError, match="is missing"):
         user_code.restore([rec])
+
+
+def test_a_changed_import_given_again_is_taken_and_its_new_source_recorded(my_cells, monkeypatch):
+    """Fixing a metric in the run's own --import file made the documented `--resume` refuse it
+    as changed, so a trained folder could never finish."""
+    monkeypatch.setattr(user_code, "_accepted", set())
+    rec = user_code.load(str(my_cells))
+    my_cells.write_text(MY_CELLS + "# fixed\n")
+    with pytest.raises(user_code.UserCodeError, match="has changed since the run"):
+        user_code.restore([rec])  # not given again: refused, as ever
+    user_code.accept_changes([str(my_cells)])
+    user_code.restore([rec])
+    new = hashlib.sha256((MY_CELLS + "# fixed\n").encode()).hexdigest()
+    assert user_code.changed([rec]) == [rec | {"sha256": new, "replaced": [rec["sha256"]]}]
+
+
+def test_a_module_name_import_comes_back_from_any_working_folder(tmp_path, registries, monkeypatch):
+    """A module name resumed only from the working folder the run was started from."""
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "plain_mod_f11.py").write_text("X = 1\n")
+    monkeypatch.chdir(folder)
+    rec = user_code.load("plain_mod_f11")
+    monkeypatch.delitem(__import__("sys").modules, "plain_mod_f11")  # a new process
+    monkeypatch.chdir(tmp_path)
+    user_code.restore([rec])  # found where the run found it
+    assert user_code._root("pkg.cells", "/x/pkg/cells.py") == "/x"
+    assert user_code._root("pkg", "/x/pkg/__init__.py") == "/x"
+
+
+def test_an_import_that_calls_sys_exit_is_its_one_line_error(tmp_path, registries):
+    (tmp_path / "leaves.py").write_text("import sys\nsys.exit(0)\n")
+    with pytest.raises(user_code.UserCodeError, match=r"failed: SystemExit: 0 \(leaves.py line 2\)$"):
+        user_code.load(str(tmp_path / "leaves.py"))
