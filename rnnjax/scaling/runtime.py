@@ -8,8 +8,10 @@ RNNJAX_HOST_DEVICES=N sets the count (1 turns sharding off); an XLA_FLAGS or
 jax_num_cpu_devices that already names a count is left alone.
 """
 
+import functools
 import os
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -44,14 +46,38 @@ X64_ENV = "JAX_ENABLE_X64"
 
 
 def xla_flags_setting() -> None:
-    """A ValueError if XLA_FLAGS sets a host device count that is not an integer >= 1: XLA
-    would abort the process with its whole flag list when the backend starts."""
+    """A ValueError if XLA_FLAGS sets a host device count that is not an integer >= 1, or a
+    flag XLA does not know: XLA would abort the process (with its whole flag list, or a C++
+    log line) when the backend starts."""
     flags = os.environ.get("XLA_FLAGS", "")
     for value in re.findall(re.escape(DEVICE_COUNT_FLAG) + r"=?(\S*)", flags):
         if not (value.isascii() and value.isdigit() and int(value) >= 1):
             raise ValueError(
                 f"XLA_FLAGS={flags!r} is not allowed: {DEVICE_COUNT_FLAG} must be an integer >= 1 (it is {value!r})"
             )
+    others = " ".join(f for f in flags.split() if not f.startswith(DEVICE_COUNT_FLAG))
+    refused = _xla_refuses(others) if others else None
+    if refused:
+        raise ValueError(f"XLA_FLAGS={flags!r} is not allowed: XLA refuses it ({refused})")
+
+
+@functools.cache
+def _xla_refuses(flags: str) -> str | None:
+    """XLA's own complaint about these flags, from a process that starts a CPU backend under
+    them (XLA aborts on a flag it does not know; only asked when flags besides the device
+    count are set), or None."""
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    code = "import jax; jax.devices('cpu')"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode == 0:
+        return None
+    said = [line for line in proc.stderr.splitlines() if "XLA_FLAGS" in line or "flag" in line.lower()]
+    return (said[0].split("] ", 1)[-1] if said else f"the backend exits {proc.returncode}").strip()
 
 
 def backend_problem() -> str | None:

@@ -135,7 +135,9 @@ def test_bad_registry_entries_are_one_line(monkeypatch):
     monkeypatch.setitem(CELLS, "fn", lambda features, scheme: None)
     monkeypatch.setitem(SERIES, "wide", lambda x, tau: np.zeros((len(x), 2)))
     monkeypatch.setitem(SERIES, "text", lambda x, tau: "values")
+    monkeypatch.setitem(SERIES, "holes", lambda x, tau: np.where(x > 1, np.nan, x))
     for fields, named in [
+        ({"series": "holes"}, "series='holes' has nan at index"),  # not "overflow float32 training"
         ({"cell": "fn"}, "a cell must be a Flax cell class with fields features and scheme"),
         ({"series": "wide"}, "series='wide' returned float64 values of shape (200, 2) for 200 sample times"),
         ({"series": "text"}, "its function must return numbers of shape [200]"),

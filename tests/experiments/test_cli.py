@@ -415,10 +415,12 @@ ENVIRONMENTS = [
     ({"JAX_PLATFORMS": "cuda"}, "JAX_PLATFORMS='cuda' cannot start JAX's backend on this machine"),
     # XLA aborted the process printing its whole flag list
     ({"XLA_FLAGS": "--xla_force_host_platform_device_count=abc"}, "must be an integer >= 1 (it is 'abc')"),
+    # and aborted in C++ on a flag it does not know
+    ({"XLA_FLAGS": "--xla_bogus_flag=1"}, "XLA refuses it (Unknown flag in XLA_FLAGS: --xla_bogus_flag=1)"),
 ]
 
 
-@pytest.mark.parametrize("env, named", ENVIRONMENTS, ids=[next(iter(e)) for e, _ in ENVIRONMENTS])
+@pytest.mark.parametrize("env, named", ENVIRONMENTS, ids=[" ".join(e.values()) for e, _ in ENVIRONMENTS])
 def test_an_environment_that_cannot_run_is_one_line_before_anything_is_written(tmp_path, env, named):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run")],

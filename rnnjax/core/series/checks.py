@@ -42,6 +42,9 @@ def values(cfg: Config, recorded):
     seen = data.training_values(cfg)
     what = f"data={recorded.source!r}" if recorded is not None else f"series={cfg.series!r}"
     what += f" with noise={cfg.noise!r}" if cfg.noise else ""
+    bad = np.argwhere(~np.isfinite(seen))
+    if len(bad):  # a registered series' own nan or inf (a file's is refused by row when read)
+        raise ConfigError(f"{what} has {seen[tuple(bad[0])]} at index {bad[0][0]}: every value must be a finite number")
     biggest = float(np.max(np.abs(seen)))
     if not biggest <= MAX_VALUE:
         raise ConfigError(f"{what} reaches {biggest:.3g}: values beyond {MAX_VALUE:g} overflow float32 training")
