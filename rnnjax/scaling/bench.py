@@ -91,5 +91,5 @@ def backtest_timing(cfg: Config) -> BacktestTiming:
     runner.run_study(Study({cfg.cell: cfg}, make_grid(cfg, {"fold": folds})))
     t1 = time.perf_counter()
     for f in folds:
-        runner.run(cfg.replace(fold=f))
+        runner.run_study(Study({cfg.cell: cfg}, make_grid(cfg, {"fold": [f]})))
     return BacktestTiming(t1 - t0, time.perf_counter() - t1, cfg.origins)

@@ -300,6 +300,7 @@ def run(cfg: Config, chunk: int | None = None, seed_chunk: int | None = None) ->
     if cfg.forecast_protocol == "backtest" and cfg.origins > 1:
         raise ConfigError(
             f"rj.run returns one Result, and protocol='backtest' with origins={cfg.origins} has one per origin: "
-            "use rj.run_study(rj.Study({name: cfg}, rj.make_grid(cfg))), whose grid spans every origin"
+            "use rj.run_study(rj.Study({name: cfg}, rj.make_grid(cfg))), whose grid spans every origin "
+            "(or rj.make_grid(cfg, {'fold': [k]}): origin k alone)"
         )
     return run_study(single(cfg), chunk=chunk, seed_chunk=seed_chunk)[cfg.cell][0]
