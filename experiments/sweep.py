@@ -24,7 +24,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
-from rnnjax.study import cli, outputs, report
+from rnnjax.study import cli, interrupts, outputs, report
 from rnnjax.study.grid import GRID_FIELDS, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
@@ -158,7 +158,7 @@ def main(argv=None):
     if args.coordinator is not None:
         processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
     try:  # before JAX's backend starts
-        lost = cli.on_peer_lost(SCRIPT, out, processes_flags)
+        lost = interrupts.on_peer_lost(cli.resume_hint(SCRIPT, out, processes_flags))
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout, lost)
     except distributed.PeerError as err:
         cli.fail(f"error: {err}")
