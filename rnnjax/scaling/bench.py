@@ -91,5 +91,6 @@ def backtest_timing(cfg: Config) -> BacktestTiming:
     runner.run_study(Study({cfg.cell: cfg}, make_grid(cfg, {"fold": folds})))
     t1 = time.perf_counter()
     for f in folds:
-        runner.run_study(Study({cfg.cell: cfg}, make_grid(cfg, {"fold": [f]})))
+        one = cfg.replace(fold=f)
+        runner.run_study(Study({cfg.cell: one}, make_grid(one, {"fold": [f]})))
     return BacktestTiming(t1 - t0, time.perf_counter() - t1, cfg.origins)

@@ -45,8 +45,18 @@ def make_grid(cfg: Config, values: dict[str, list] | None = None) -> Grid:
     if unknown:
         raise ConfigError(f"not grid knobs of {type(cfg).__name__}: {', '.join(sorted(unknown))}")
     for f, v in values.items():
-        if v is not None and (isinstance(v, str | bytes) or not hasattr(v, "__iter__")):  # "0.1": "0", ".", "1"
+        if v is None:
+            continue
+        if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):  # "0.1" swept "0", ".", "1"
             raise ConfigError(f"the grid's {f}={v!r} is not allowed: give a list of values, as {f}=[{v!r}]")
+        v = list(v)
+        if not v or len(set(map(repr, v))) < len(v):  # nothing swept, or the same point twice
+            raise ConfigError(f"the grid's {f}={v!r} is not allowed: give distinct values, at least one")
+        if len(v) == 1 and v[0] != getattr(cfg, f):  # one value is no axis: the models' own would be trained
+            raise ConfigError(
+                f"the grid's {f}={v!r} is one value, not the config's {getattr(cfg, f)!r}: set it on the config "
+                f"(cfg.replace({f}={v[0]!r})), or give several values to sweep"
+            )
     if getattr(cfg, "forecast_protocol", None) == "backtest" and not values.get("fold"):
         values["fold"] = list(range(cfg.origins))  # one origin was scored, though the record said every one
     axes = {f: list(values.get(f) or [getattr(cfg, f)]) for f in fields}
@@ -114,9 +124,21 @@ class Study(NamedTuple):
 
     @property
     def seeds(self) -> int:
-        if not self.configs:
-            raise ConfigError("a Study needs at least one model: Study({name: Config(...)}, grid)")
         return next(iter(self.configs.values())).seeds
+
+
+def check_study(study: Study) -> None:
+    """A ConfigError (one line) unless `study` has at least one model, each a Config of the
+    grid's kind, all with the same seeds (a run folder holds seeds x points per model):
+    before anything is written or trained."""
+    if not study.configs:
+        raise ConfigError("a Study needs at least one model: Study({name: Config(...)}, grid)")
+    for name, cfg in study.configs.items():
+        if not isinstance(cfg, study.grid.kind):
+            raise ConfigError(f"model {name!r} is a {type(cfg).__name__}, not a {study.grid.kind.__name__}")
+    seeds = {name: cfg.seeds for name, cfg in study.configs.items()}
+    if len(set(seeds.values())) > 1:
+        raise ConfigError(f"the models of a Study must have the same seeds (they are paired by seed): {seeds}")
 
 
 def single(cfg: Config, name: str | None = None) -> Study:

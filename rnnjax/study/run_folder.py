@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from rnnjax.scaling import runtime
 from rnnjax.study import checkpoint, disk, folders, outputs, runner, user_code
-from rnnjax.study.grid import Study, is_model_name
+from rnnjax.study.grid import Study, check_study, is_model_name
 from rnnjax.study.results import Result
 
 
@@ -124,6 +125,8 @@ def run_study(
     records = user_code.load_all(list(imports))
     if folder is None:
         return runner.run_study(study, None, chunk, seed_chunk, monitor, devices)
+    runtime.use_all_cores()  # before anything below starts JAX: one host device per core
+    check_study(study)
     disk.check_room(study, folder)  # before anything is written: a full disk costs no training
     if (Path(folder) / "config.json").exists():
         user_code.accept_changes(list(imports))  # given again: their fixed source is taken, and recorded

@@ -27,7 +27,7 @@ from rnnjax.core.model import init_params, make_model
 from rnnjax.core.train import History, Progress, Runs, traits_of
 from rnnjax.scaling import distributed, memory, runtime
 from rnnjax.study import checkpoint, folders
-from rnnjax.study.grid import Study, at_point, grid_runs, point_values, shape_groups, single
+from rnnjax.study.grid import Study, at_point, check_study, grid_runs, point_values, shape_groups, single
 from rnnjax.study.results import Result, Timing
 from rnnjax.study.train import train_chunked
 
@@ -284,6 +284,7 @@ def run_study(
     gather every model of `study`: {model: [Result per grid point]}."""
     runtime.use_all_cores()  # before the first computation: one host device per core
     check_environment()
+    check_study(study)
     first = next(iter(study.configs.values()))
     chunk = default_chunk(first.epochs) if chunk is None else min(chunk, first.epochs)
     devices = jax.local_devices() if devices is None else devices
@@ -297,10 +298,12 @@ def run(cfg: Config, chunk: int | None = None, seed_chunk: int | None = None) ->
     local device, rolled out closed loop. The Result holds the trained parameters
     ([seeds, ...]), `loss` and `val_loss` [seeds, epochs] and `forecast` [seeds, horizon].
     A backtest of several origins has a Result per origin: `run_study` returns them."""
+    if not isinstance(cfg, Config):
+        raise ConfigError(f"rj.run takes a Config, not a {type(cfg).__name__}: rj.run(rj.Config(...))")
     if cfg.forecast_protocol == "backtest" and cfg.origins > 1:
         raise ConfigError(
             f"rj.run returns one Result, and protocol='backtest' with origins={cfg.origins} has one per origin: "
             "use rj.run_study(rj.Study({name: cfg}, rj.make_grid(cfg))), whose grid spans every origin "
-            "(or rj.make_grid(cfg, {'fold': [k]}): origin k alone)"
+            "(origin k alone: c = cfg.replace(fold=k); rj.make_grid(c, {'fold': [k]}))"
         )
     return run_study(single(cfg), chunk=chunk, seed_chunk=seed_chunk)[cfg.cell][0]

@@ -82,7 +82,9 @@ def test_a_backtest_spans_every_origin_unless_some_are_given():
     """From Python, make_grid(cfg) scored the first origin only, while config.json said every one."""
     cfg = Config(protocol="backtest", origins=3, horizon=10, n_points=150)
     assert [p["fold"] for p in grid_lib.make_grid(cfg).points] == [0, 1, 2]
-    assert [p["fold"] for p in grid_lib.make_grid(cfg, {"fold": [2]}).points] == [2]
+    assert [p["fold"] for p in grid_lib.make_grid(cfg, {"fold": [1, 2]}).points] == [1, 2]
+    one = cfg.replace(fold=2)  # one origin: the config's own
+    assert [p["fold"] for p in grid_lib.make_grid(one, {"fold": [2]}).points] == [2]
     assert [p["fold"] for p in grid_lib.make_grid(Config()).points] == [0]  # no backtest: the config's point
     import rnnjax as rj
 
@@ -90,10 +92,34 @@ def test_a_backtest_spans_every_origin_unless_some_are_given():
         rj.run(cfg)  # refused before anything runs
 
 
-def test_grid_values_are_lists_and_a_study_has_a_model():
+def test_grid_values_are_lists():
     with pytest.raises(ConfigError, match=r"lr='0.1' is not allowed: give a list of values, as lr=\['0.1'\]"):
         grid_lib.make_grid(Config(), {"lr": "0.1"})  # it swept lr over "0", ".", "1"
     with pytest.raises(ConfigError, match="lr=0.1 is not allowed"):
         grid_lib.make_grid(Config(), {"lr": 0.1})
-    with pytest.raises(ConfigError, match="a Study needs at least one model"):
-        grid_lib.Study({}, grid_lib.make_grid(Config())).seeds  # noqa: B018 (it raised StopIteration)
+
+
+def test_a_grid_value_the_models_would_not_train_is_refused():
+    """make_grid(cfg, {"lr": [0.1]}) recorded lr 0.1 in metrics.csv and config.json while
+    every run trained at the config's 0.01 (one value is no axis: at_point keeps the model's)."""
+    cfg = Config()
+    for values, named in [
+        ({"lr": [0.1]}, r"lr=\[0.1\] is one value, not the config's 0.01: set it on the config"),
+        ({"lr": []}, r"lr=\[\] is not allowed: give distinct values, at least one"),
+        ({"lr": [0.1, 0.1]}, "give distinct values"),
+    ]:
+        with pytest.raises(ConfigError, match=named):
+            grid_lib.make_grid(cfg, values)
+    assert grid_lib.make_grid(cfg, {"lr": [0.01]}).points[0]["lr"] == 0.01  # the config's own: fine
+
+
+def test_a_study_is_checked_before_anything_runs():
+    cfg = Config(seeds=2)
+    grid = grid_lib.make_grid(cfg)
+    for configs, named in [
+        ({}, "a Study needs at least one model"),  # a bare StopIteration, after a config.json was written
+        ({"gru": {"seeds": 2}}, "model 'gru' is a dict, not a Config"),
+        ({"gru": cfg, "lstm": cfg.replace(cell="lstm", seeds=3)}, "must have the same seeds"),  # failed after training
+    ]:
+        with pytest.raises(ConfigError, match=named):
+            grid_lib.check_study(grid_lib.Study(configs, grid))
