@@ -24,7 +24,7 @@ import jax  # no backend starts until first use, after distributed.initialize
 
 from rnnjax.core.config import Config, ConfigError, knob_help
 from rnnjax.scaling import distributed, runtime
-from rnnjax.study import cli, interrupts, outputs, report
+from rnnjax.study import cli, interrupts, outputs, report, runner
 from rnnjax.study.grid import GRID_FIELDS, Study, at_point, make_grid
 
 SCRIPT = "experiments/sweep.py"
@@ -159,7 +159,10 @@ def main(argv=None):
         processes_flags += ["--num-processes", str(args.num_processes), "--process-id", str(args.process_id)]
     try:  # before JAX's backend starts
         lost = interrupts.on_peer_lost(cli.resume_hint(SCRIPT, out, processes_flags))
-        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout, lost)
+        agree = runner.study_digest(
+            study if args.resume is None else outputs.study_of(rec)
+        )  # the same on every process
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.init_timeout, lost, agree)
     except distributed.PeerError as err:
         cli.fail(f"error: {err}")
     cli.start_backend()  # after jax.distributed: or one line saying why it cannot start here

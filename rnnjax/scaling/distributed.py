@@ -74,16 +74,29 @@ def ports_problem(coordinator: str) -> str | None:
     return None
 
 
-def rendezvous(coordinator: str, num_processes: int, process_id: int, timeout_s: float) -> dict[int, socket.socket]:
+def _hello(conn: socket.socket) -> tuple[int, str]:
+    """A peer's first line: its process id and what it is about to run (`agree`)."""
+    said = b""
+    while b"\n" not in said and len(said) < 256 and (chunk := conn.recv(256)):
+        said += chunk
+    pid, _, agree = said.decode().strip().partition(" ")
+    return int(pid), agree
+
+
+def rendezvous(
+    coordinator: str, num_processes: int, process_id: int, timeout_s: float, agree: str = ""
+) -> dict[int, socket.socket]:
     """Wait until every process has started, over a plain TCP socket on the port after the
     coordinator's, or raise a PeerError naming what is missing. jax.distributed's own wait
-    ends in an abort with a C++ stack trace; this one ends in a sentence. Returns the open
-    sockets to the peers ({process id: socket}: process 0 holds one per peer, a peer the
-    one to process 0), for `watch`."""
+    ends in an abort with a C++ stack trace; this one ends in a sentence. Every process must
+    bring the same `agree` (a digest of the study it is about to run), or each is refused:
+    process 0 would write its own study over the others' results. Returns the open sockets
+    to the peers ({process id: socket}: process 0 holds one per peer, a peer the one to
+    process 0), for `watch`."""
     host, _, port = coordinator.rpartition(":")
     address, deadline = (host, int(port) + 1), time.monotonic() + timeout_s
     if process_id == 0:
-        waiting, peers = set(range(1, num_processes)), {}
+        waiting, peers, others = set(range(1, num_processes)), {}, []
         try:
             server = _listen(address[1])
         except OSError as err:
@@ -97,12 +110,14 @@ def rendezvous(coordinator: str, num_processes: int, process_id: int, timeout_s:
                 try:
                     conn, _ = server.accept()
                     conn.settimeout(5)
-                    peer = int(conn.recv(16).decode() or -1)
+                    peer, brought = _hello(conn)
                 except (TimeoutError, ValueError, OSError):
                     continue
                 if peer in waiting:
                     waiting.discard(peer)
                     peers[peer] = conn
+                    if brought != agree:
+                        others.append(peer)
                 else:
                     conn.close()
         if waiting:
@@ -115,7 +130,14 @@ def rendezvous(coordinator: str, num_processes: int, process_id: int, timeout_s:
             )
         for conn in peers.values():
             with contextlib.suppress(OSError):  # a peer gone since: its watcher reports it
-                conn.sendall(b"go")
+                conn.sendall(b"no" if others else b"go")
+        if others:
+            for conn in peers.values():
+                conn.close()
+            raise PeerError(
+                f"process(es) {', '.join(map(str, sorted(others)))} of {num_processes} were started with another "
+                "study than process 0 (other models, grid values, seeds or data): give every process the same flags"
+            )
         return peers
     while time.monotonic() < deadline:
         try:
@@ -124,12 +146,19 @@ def rendezvous(coordinator: str, num_processes: int, process_id: int, timeout_s:
             time.sleep(0.2)
             continue
         try:
-            conn.sendall(str(process_id).encode())
+            conn.sendall(f"{process_id} {agree}\n".encode())
             conn.settimeout(max(0.01, deadline - time.monotonic()))
-            if conn.recv(2) == b"go":
-                return {0: conn}
+            answer = conn.recv(2)
         except OSError:
-            pass
+            answer = b""
+        if answer == b"go":
+            return {0: conn}
+        if answer == b"no":
+            conn.close()
+            raise PeerError(
+                f"process {process_id} of {num_processes}: process 0 at {coordinator} was started with another study "
+                "than this process (other models, grid values, seeds or data): give every process the same flags"
+            )
         conn.close()
         time.sleep(0.2)
     raise PeerError(
@@ -219,17 +248,19 @@ def initialize(
     process_id: int | None = None,
     timeout_s: int = 120,
     on_lost: Callable[[int], None] | None = None,
+    agree: str = "",
 ):
-    """jax.distributed.initialize with the explicit settings (after `rendezvous`, whose
-    sockets are then watched, calling `on_lost` if given, until `finish` or `end`), or from the cluster's
-    environment, or not at all (one process). Call before anything runs on a device."""
+    """jax.distributed.initialize with the explicit settings (after `rendezvous`, which every
+    process must reach with the same `agree`, and whose sockets are then watched, calling
+    `on_lost` if given, until `finish` or `end`), or from the cluster's environment, or not
+    at all (one process). Call before anything runs on a device."""
     if (coordinator is None and not cluster_launched()) or num_processes == 1:  # one process: no one to meet
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # gathers between CPU processes
     if coordinator is None:
         jax.distributed.initialize(initialization_timeout=timeout_s)
     else:
-        peers = rendezvous(coordinator, num_processes, process_id, timeout_s)
+        peers = rendezvous(coordinator, num_processes, process_id, timeout_s, agree)
         if on_lost is not None:
             _watch.start(peers, on_lost)
         jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout_s)

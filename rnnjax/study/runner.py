@@ -12,6 +12,7 @@ resumes where it stopped with bit-identical results. The main experiment is the 
 one grid point: one unit per model.
 """
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -125,6 +126,12 @@ def _study_record(study: Study) -> dict:
     """What a plan was made for: a saved plan is used only for the same study."""
     configs = {name: cfg.as_dict() for name, cfg in study.configs.items()}
     return {"configs": configs, "grid": study.grid.points}
+
+
+def study_digest(study: Study) -> str:
+    """SHA-256 of what `study` trains (its models' configs and its grid points): the
+    processes of a multi-process sweep must all bring the same."""
+    return hashlib.sha256(json.dumps(_study_record(study), sort_keys=True).encode()).hexdigest()
 
 
 def load_or_plan(study, folder, seed_chunk, epochs_per_chunk, devices, index, count) -> list[Unit]:

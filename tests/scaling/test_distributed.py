@@ -105,3 +105,33 @@ def test_process_0_ending_early_tells_its_peers_and_waits_for_them():
     for t in threads:
         t.join()
     assert not distributed._Watch().end(wait_s=0)  # no peers (one process): nothing to tell
+
+
+def _meet(agree_0: str, agree_1: str):
+    """Process 0 and process 1's rendezvous, on threads: what each returned or raised."""
+    coordinator, got = f"127.0.0.1:{_free_port()}", {}
+
+    def one(pid, agree):
+        try:
+            got[pid] = distributed.rendezvous(coordinator, 2, pid, 10, agree)
+        except distributed.PeerError as err:
+            got[pid] = err
+
+    threads = [threading.Thread(target=one, args=a) for a in ((0, agree_0), (1, agree_1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
+def test_processes_started_with_another_study_are_refused_each():
+    """Process 1 given other flags trained its own grid; process 0 wrote its study over it."""
+    got = _meet("a" * 64, "b" * 64)
+    assert "process(es) 1 of 2 were started with another study than process 0" in str(got[0])
+    assert "process 0 at 127.0.0.1:" in str(got[1]) and "give every process the same flags" in str(got[1])
+    same = _meet("a" * 64, "a" * 64)
+    assert set(same[0]) == {1} and set(same[1]) == {0}
+    for conns in same.values():
+        for conn in conns.values():
+            conn.close()
