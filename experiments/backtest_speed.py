@@ -4,7 +4,16 @@ and the ratio, printed and drawn.
     python experiments/backtest_speed.py --origins 8 --seeds 16 --epochs 200 --out runs/backtest_speed
 """
 
+import signal
 import sys
+
+if __name__ == "__main__":  # Ctrl-C while the libraries load: stop quietly (status 130)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from rnnjax.scaling.runtime import libraries_or_exit
+
+    libraries_or_exit()  # a value JAX or matplotlib refuses in the environment: one line, exit 2
+
+# isort: split
 
 from rnnjax.scaling import bench, runtime
 from rnnjax.study import cli, folders

@@ -80,6 +80,23 @@ def _xla_refuses(flags: str) -> str | None:
     return (said[0].split("] ", 1)[-1] if said else f"the backend exits {proc.returncode}").strip()
 
 
+def libraries_or_exit() -> None:
+    """Import JAX and matplotlib now, or exit 2 in one line: a value they refuse in an
+    environment variable they read at import (JAX_DEFAULT_MATMUL_PRECISION=bogus,
+    MPLBACKEND=nonexistent) raised a ValueError traceback from the scripts' imports. For a
+    script's first lines; a library user gets the libraries' own error."""
+    try:
+        import jax  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ValueError as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"error: {text[:300]} (an environment variable JAX or matplotlib reads): unset or correct it",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
 def backend_problem() -> str | None:
     """Why JAX's backend cannot start here (an unavailable JAX_PLATFORMS: a platform whose
     plugin is missing or finds no device), in one line; None once it has started."""

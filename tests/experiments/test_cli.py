@@ -417,6 +417,9 @@ ENVIRONMENTS = [
     ({"XLA_FLAGS": "--xla_force_host_platform_device_count=abc"}, "must be an integer >= 1 (it is 'abc')"),
     # and aborted in C++ on a flag it does not know
     ({"XLA_FLAGS": "--xla_bogus_flag=1"}, "XLA refuses it (Unknown flag in XLA_FLAGS: --xla_bogus_flag=1)"),
+    # values JAX and matplotlib refuse when imported: a ValueError traceback from the script's imports
+    ({"JAX_DEFAULT_MATMUL_PRECISION": "bogus"}, 'Invalid value "bogus" for JAX flag jax_default_matmul_precision'),
+    ({"MPLBACKEND": "nonexistent"}, "'nonexistent' is not a valid value for backend"),
 ]
 
 
