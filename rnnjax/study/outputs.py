@@ -197,10 +197,26 @@ def _use_data_copy(out: Path) -> None:
         raise folders.RunDirError(f"{str(out)!r} has a damaged {DATA_COPY} ({type(err).__name__})") from None
 
 
+SEALED_FROM = (0, 2)  # the rnnjax version from which every finished folder records both checksums
+
+
+def _version(rec: dict) -> tuple[int, ...]:
+    """The rnnjax version that wrote a record, as numbers (() if it does not say)."""
+    text = str((rec.get("environment") or {}).get("versions", {}).get("rnnjax") or "")
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
 def _check_config(out: Path, rec: dict) -> None:
     """A finished folder's config.json as it was when it finished (its content's SHA-256):
     an edited config would read its outputs with other configs, or report other numbers
-    than its metrics.csv. Folders written before the record are read without the check."""
+    than its metrics.csv. Folders written before the record are read without the check;
+    one of a version that writes it, without it, was edited (the checksum deleted)."""
+    missing = [k for k in (CONFIG_SHA, "outputs_sha256") if k not in rec]
+    if missing and _version(rec) >= SEALED_FROM:
+        raise folders.RunDirError(
+            f"{str(out)!r} has a config.json without its {' and '.join(missing)}, which rnnjax "
+            f"{'.'.join(map(str, _version(rec)))} writes when a run finishes: it was edited"
+        )
     if CONFIG_SHA in rec and rec[CONFIG_SHA] != content_sha256(rec):
         raise folders.RunDirError(
             f"{str(out)!r} has a config.json that changed since the run finished (its content's SHA-256 "

@@ -201,7 +201,9 @@ CONFIG_EDITS = {
     "report option": _set("report", "primary", "zzz"),
     "command": _set("command", "python elsewhere.py"),
     "its checksum": _set("config_sha256", "0" * 64),
+    "its checksum deleted": lambda rec: (rec.pop("config_sha256"), _set("models", "gru", "tau", 7.0)(rec)),
 }
+EDITED = "has a config.json (that changed since the run finished|without its config_sha256)"
 
 
 @pytest.mark.parametrize("edit", CONFIG_EDITS.values(), ids=CONFIG_EDITS.keys())
@@ -221,9 +223,9 @@ def test_a_finished_folder_whose_config_changed_is_refused(kept_run, tmp_path, e
     edit(rec)
     (copy / "config.json").write_text(json.dumps(rec, indent=2) + "\n")
     report = (copy / "report.md").read_bytes()
-    with pytest.raises(RunDirError, match="has a config.json that changed since the run finished"):
+    with pytest.raises(RunDirError, match=EDITED):
         rnnjax.load_run(copy)
-    with pytest.raises(RunDirError, match="has a config.json that changed since the run finished"):
+    with pytest.raises(RunDirError, match=EDITED):
         rnnjax.report(copy)
     with pytest.raises(SystemExit) as stop:
         scripts.load("report").main([str(copy)])
