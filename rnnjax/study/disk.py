@@ -58,9 +58,12 @@ def check_room(study: Study, folder: str | Path) -> int | None:
         if not existing.is_dir():  # a file where a folder should be: making the folder says why
             return None
         need = max(0, needed_bytes(study) - folder_bytes(folder))
-        free = shutil.disk_usage(existing).free
+        usage = shutil.disk_usage(existing)
     except OSError:
         return None
+    if usage.total == 0:  # no disk at all (/proc): making the folder says why
+        return None
+    free = usage.free
     if need > free:
         raise NoRoom(
             f"{str(folder)!r} needs about {need / 2**20:.3g} MB for the run's checkpoints and outputs, and its "

@@ -67,6 +67,7 @@ def folders(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     np.save(tmp_path / "matrix.npy", np.zeros((3, 2, 2)))
+    (tmp_path / "text.npy").write_text("hello\n")
     np.save(tmp_path / "objects.npy", np.array([1.0, "two", None], dtype=object), allow_pickle=True)
     os.mkfifo(tmp_path / "fifo.csv")
     (tmp_path / "linked.dat").write_text("y\n" + "".join(f"{i % 7}\n" for i in range(80)))
@@ -132,6 +133,7 @@ BAD = [
     (["--out", "{tmp}/full"], "not empty"),
     (["--out", "/proc/version"], "is a file"),
     (["--out", "/proc/version/run"], "cannot be written"),
+    (["--out", "/proc/rnnjax_run"], "cannot be written"),  # not "0 MB free": /proc has no disk
     (["--resume", "{tmp}/missing"], "not a folder"),
     (["--resume", "{tmp}/empty"], "not a run folder"),
     (["--resume", "{tmp}/broken"], "unreadable config.json"),
@@ -245,6 +247,7 @@ BAD = [
     (["--lr", "1e400"], "'1e400'"),
     (["--noise-seed", "3"], "--noise-seed is not used without --noise"),
     (["--data", "{tmp}/objects.npy"], "holds Python objects (a pickled array), which rnnjax never loads"),
+    (["--data", "{tmp}/text.npy"], "is not a .npy file (no NumPy header)"),  # it was called a pickled array
     # several channels: unknown or repeated columns and channels, targets not among the inputs
     (["--data", "{tmp}/two.csv", "--columns", "a,c"], "columns='c' is not in"),
     (["--data", "{tmp}/two.csv", "--columns", "a,a"], "names 'a' twice"),

@@ -149,6 +149,8 @@ def _load(resolved: str, suffix: str, path: str, column: str, columns: tuple, mt
 
 
 def _npy(raw: bytes, path: str) -> np.ndarray:
+    if not raw.startswith(b"\x93NUMPY"):  # text or anything else: NumPy would try it as a pickle
+        raise ConfigError(f"data={path!r} is not a .npy file (no NumPy header): save one with numpy.save")
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except ValueError as err:
