@@ -74,7 +74,9 @@ def report_options(args, cfg) -> dict:
     names = None if args.baselines is None else args.baselines.split(",")
     if names is not None:
         if cfg.forecast_protocol == "notebook":
-            cli.fail("error: --baselines is used with --protocol holdout only: the notebook's forecast is in-sample")
+            cli.fail(
+                "error: --baselines is used with --protocol holdout or backtest only: the notebook's forecast is in-sample"
+            )
         why = baselines.refusal(names, season(cfg), cfg.n_train, cfg.window)
         if why:
             cli.fail(f"error: {why}")

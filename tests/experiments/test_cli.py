@@ -202,7 +202,7 @@ BAD = [
     (["--spacing", "-1"], "spacing=-1.0"),
     (["--series", "lorenz", "--x-start", "-1"], "x_start=-1.0"),
     (["--resume", "{tmp}/changed"], "has changed"),
-    (["--baselines", "naive"], "--baselines is used with --protocol holdout only"),
+    (["--baselines", "naive"], "--baselines is used with --protocol holdout or backtest only"),
     (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--baselines", "seasonal"], "needs a season"),
     (["--protocol", "holdout", "--data", "{tmp}/short.npy", "--baselines", "naive,cnn"], "distinct names from naive"),
     (["--primary", "final_loss"], "--primary 'final_loss' is not allowed: one of forecast_rmse"),
