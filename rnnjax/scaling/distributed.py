@@ -50,7 +50,8 @@ def process_id_before_start(process_id: int | None = None) -> int:
 
 
 class PeerError(RuntimeError):
-    """The processes did not all start within the timeout; the message is one line."""
+    """The processes cannot meet: one did not start within the timeout, a port is in use, or
+    they were started with different studies; the message is one line."""
 
 
 def _listen(port: int) -> socket.socket:
@@ -92,7 +93,7 @@ def rendezvous(
     bring the same `agree` (a digest of the study it is about to run), or each is refused:
     process 0 would write its own study over the others' results. Returns the open sockets
     to the peers ({process id: socket}: process 0 holds one per peer, a peer the one to
-    process 0), for `watch`."""
+    process 0), which `initialize` watches (`_Watch`)."""
     host, _, port = coordinator.rpartition(":")
     address, deadline = (host, int(port) + 1), time.monotonic() + timeout_s
     if process_id == 0:
@@ -110,8 +111,12 @@ def rendezvous(
                 try:
                     conn, _ = server.accept()
                     conn.settimeout(5)
+                except (TimeoutError, OSError):
+                    continue
+                try:
                     peer, brought = _hello(conn)
                 except (TimeoutError, ValueError, OSError):
+                    conn.close()
                     continue
                 if peer in waiting:
                     waiting.discard(peer)
@@ -148,7 +153,9 @@ def rendezvous(
         try:
             conn.sendall(f"{process_id} {agree}\n".encode())
             conn.settimeout(max(0.01, deadline - time.monotonic()))
-            answer = conn.recv(2)
+            answer = b""
+            while len(answer) < 2 and (chunk := conn.recv(2 - len(answer))):
+                answer += chunk
         except OSError:
             answer = b""
         if answer == b"go":
@@ -181,7 +188,7 @@ class _Watch:
         self.peers: dict[int, socket.socket] = {}
         self.gone: dict[int, threading.Event] = {}
         self.finished, self.ending = threading.Event(), threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # end() may run in a signal handler while the main thread holds it
 
     def start(self, peers: dict[int, socket.socket], on_lost: Callable[[int], None]) -> None:
         for process_id, conn in peers.items():

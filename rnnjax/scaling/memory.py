@@ -123,7 +123,7 @@ def estimate_parts(cfg: Config, runs: int, traits: frozenset) -> dict[str, float
 # forecast's horizon (float64 grid, clean and observed values; the forecast's and the Result's
 # truth and context, views that keep the whole arrays), and 32 per value of the windows (their
 # int64 index, float64 inputs and targets, float32 copies); scoring a forecast takes 29 bytes
-# per run and step (its float32 array and the metrics' float64 errors).
+# per run and step, measured (its float32 array and the metrics' float64 errors), 32 with a margin.
 SAMPLE_BYTES = 48
 WINDOW_BYTES = 32
 FORECAST_BYTES = 32

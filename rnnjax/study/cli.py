@@ -361,7 +361,8 @@ def new_folder(out_arg: str | None, study=None) -> Path:
     file system for what `study`'s run will write (if given)."""
     try:
         if study is not None:
-            disk.check_room(study, folders.RUNS_ROOT if out_arg is None else Path(out_arg))
+            # without --out, a new folder under runs/: the runs already there are no room it reuses
+            disk.check_room(study, folders.RUNS_ROOT / ".new" if out_arg is None else Path(out_arg))
     except disk.NoRoom as err:
         fail(f"error: --out {err}: free some space there, or give another --out")
     try:

@@ -90,12 +90,15 @@ def _leave_peers(err: BaseException) -> None:
     """A process that leaves a multi-process sweep before its end (an error, Ctrl-C) tells
     its peers at once (`distributed.end`) and exits now: JAX's own exit would wait for them
     at a shutdown barrier. Nothing when it has no peers or has done its part."""
+    signal.signal(signal.SIGINT, _quiet_exit)  # a Ctrl-C while process 0 waits for its peers: quiet
     if not distributed.end():
         return
     if not isinstance(err, SystemExit):  # a failure of rnnjax's own: its traceback, as ever
         traceback.print_exception(err)
     code = err.code if isinstance(err, SystemExit) else 1
-    _exit_now(code if isinstance(code, int) else 1)
+    if code is not None and not isinstance(code, int):  # SystemExit("text"): Python prints it, os._exit would not
+        print(code, file=sys.stderr)
+    _exit_now(0 if code is None else code if isinstance(code, int) else 1)
 
 
 class _Unbroken:
@@ -131,10 +134,9 @@ class _Unbroken:
 def main_guard(main, interrupted: str = "interrupted before training started; nothing to resume") -> None:
     """Run a script's main; a Ctrl-C before training starts is one line (`interrupted`) and
     exit 130. (The scripts ignore nothing while their libraries load: Ctrl-C then ends them
-    quietly.) Once
-    main has returned or exited, a Ctrl-C ends the process at once, quietly (`_quiet_exit`);
-    a process of a multi-process sweep that ends early tells its peers (`_leave_peers`); a
-    reader of its output that goes away does not stop it (`_Unbroken`)."""
+    quietly.) Once main has returned or exited, a Ctrl-C ends the process at once, quietly
+    (`_quiet_exit`); a process of a multi-process sweep that ends early tells its peers
+    (`_leave_peers`); a reader of its output that goes away does not stop it (`_Unbroken`)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:

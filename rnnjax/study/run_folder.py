@@ -118,8 +118,7 @@ def run_study(
     forecasts and params, summary.json, report.md, figures, checkpoints): a new or empty
     folder starts, an unfinished one resumes (here, or with the scripts' --resume).
     `imports` (files or module names that register the study's own cells, series or
-    metrics, already imported) are recorded, for a resume and `load_run` to import again (given
-    again to resume a folder whose import has changed since, its new source is recorded).
+    metrics, already imported) are recorded, for a resume and `load_run` to import again.
     A folder whose file system has less free space than the run needs is refused
     (`disk.NoRoom`, a RunDirError) before anything is written."""
     records = user_code.load_all(list(imports))
@@ -129,9 +128,7 @@ def run_study(
     check_study(study)
     disk.check_room(study, folder)  # before anything is written: a full disk costs no training
     if (Path(folder) / "config.json").exists():
-        user_code.accept_changes(list(imports))  # given again: their fixed source is taken, and recorded
         out, rec = reopen(folder, study)
-        record_import_changes(out, rec)
     else:
         out = new(study, folder)
         command = f"rj.run_study(study, folder={str(folder)!r})"

@@ -55,3 +55,15 @@ def test_too_little_room_is_refused_by_the_api_too(full_disk, tmp_path):
     with pytest.raises(disk.NoRoom, match="needs about .* MB"):
         rj.run_study(study, folder=str(tmp_path / "api"))
     assert not (tmp_path / "api").exists()
+
+
+def test_the_runs_already_under_runs_are_no_room_for_a_new_one(full_disk, tmp_path, monkeypatch, capsys):
+    """Without --out, the size of every earlier run under runs/ was counted as room reused."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "old").mkdir(parents=True)
+    with open(tmp_path / "runs" / "old" / "history.npz", "wb") as f:
+        f.truncate(2**30)  # an earlier run's gigabyte (sparse)
+    with pytest.raises(SystemExit) as stop:
+        GRU_VS_LSTM.main(["--seeds", "2", "--epochs", "3", "--hidden", "4"])
+    assert stop.value.code == 2 and "file system has 1 MB free" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["old"]
