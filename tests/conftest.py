@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,19 @@ EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "gru_vs_lstm.
 # the one finished main-experiment folder every test that only reads one shares; long enough
 # (60 epochs in chunks of 5) that test_resume.py can kill the same command part way through
 FINISHED_ARGS = ["--seeds", "2", "--epochs", "60", "--chunk", "5", "--hidden", "8", "--no-compile-cache"]
+
+
+def coordinator_port() -> int:
+    """A free port whose successor is free too: process 0 of a multi-process sweep serves
+    jax.distributed's coordinator on it and the rendezvous on the next."""
+    from rnnjax.scaling import distributed
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        if port < 65534 and distributed.ports_problem(f"127.0.0.1:{port}") is None:
+            return port
 
 
 @pytest.fixture(scope="session")

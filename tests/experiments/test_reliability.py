@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import scripts
+from conftest import coordinator_port
 
-from rnnjax.scaling import distributed
 from rnnjax.study import folders, outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,18 +215,9 @@ def test_a_missing_peer_is_reported_not_waited_on(tmp_path):
     assert folders.make_run_dir(tmp_path / "0") == tmp_path / "0"
 
 
-def _two_free_ports() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("", 0))
-            port = s.getsockname()[1]
-        if port < 65534 and distributed.ports_problem(f"127.0.0.1:{port}") is None:
-            return port
-
-
 def test_a_coordinator_port_in_use_is_one_line_before_anything(tmp_path):
     """jax.distributed segfaulted (process 0) and aborted (the others) on a port in use."""
-    port = _two_free_ports()
+    port = coordinator_port()
     with socket.create_server(("", port)):
         proc = script(
             SWEEP,
@@ -248,7 +239,7 @@ def test_a_coordinator_port_in_use_is_one_line_before_anything(tmp_path):
 
 def test_a_peer_killed_mid_run_ends_the_others_at_once_and_every_process_resumes(tmp_path):
     """A killed peer blocked the others ~100 s in the next gather, then aborted them in C++."""
-    port, out = _two_free_ports(), tmp_path / "run"
+    port, out = coordinator_port(), tmp_path / "run"
     args = ["--models", "gru", "--seeds", "2", "--epochs", "150", "--chunk", "5", "--hidden", "4", "--horizon", "20"]
     args += ["--no-compile-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "RNNJAX_HOST_DEVICES": "1"}

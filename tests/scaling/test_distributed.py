@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import coordinator_port
 
 from rnnjax.scaling import distributed
 
@@ -27,20 +28,10 @@ def test_cluster_size_reads_the_launcher(monkeypatch):
     assert distributed.cluster_size() == 4 and distributed.cluster_launched()
 
 
-def _free_port() -> int:
-    """A port whose successor is free too (process 0 serves on both)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("", 0))
-            port = s.getsockname()[1]
-        if port < 65534 and distributed.ports_problem(f"127.0.0.1:{port}") is None:
-            return port
-
-
 @pytest.mark.parametrize("taken", [0, 1])
 def test_a_port_process_0_needs_in_use_is_named(taken):
     """jax.distributed segfaulted on a coordinator port in use; the rendezvous raised OSError."""
-    port = _free_port()
+    port = coordinator_port()
     with socket.create_server(("127.0.0.1", port + taken)):
         problem = distributed.ports_problem(f"127.0.0.1:{port}")
         assert f"port {port + taken} " in problem and "in use" in problem
@@ -109,7 +100,7 @@ def test_process_0_ending_early_tells_its_peers_and_waits_for_them():
 
 def _meet(agree_0: str, agree_1: str):
     """Process 0 and process 1's rendezvous, on threads: what each returned or raised."""
-    coordinator, got = f"127.0.0.1:{_free_port()}", {}
+    coordinator, got = f"127.0.0.1:{coordinator_port()}", {}
 
     def one(pid, agree):
         try:
